@@ -1,0 +1,53 @@
+"""jaxlab: how often does training succeed, and for which settings?"""
+
+from jaxlab.descent import DescentResult, Status, descend, gd, lab_schedule
+from jaxlab.errors import ConfigError
+from jaxlab.gradients import manual_loss, network_loss
+from jaxlab.network import (
+    LAB_DATA,
+    LAB_WIDTHS,
+    Dataset,
+    Dense,
+    forward,
+    from_vector,
+    grid,
+    init_params,
+    loss,
+    n_params,
+    predict,
+    to_vector,
+)
+from jaxlab.objectives import OBJECTIVES, Objective, get_objective, minimize
+from jaxlab.train import OPTIMIZERS, make_optimizer, train
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "LAB_DATA",
+    "LAB_WIDTHS",
+    "OBJECTIVES",
+    "OPTIMIZERS",
+    "ConfigError",
+    "Dataset",
+    "DescentResult",
+    "Dense",
+    "Objective",
+    "Status",
+    "descend",
+    "forward",
+    "from_vector",
+    "gd",
+    "get_objective",
+    "grid",
+    "init_params",
+    "lab_schedule",
+    "loss",
+    "make_optimizer",
+    "manual_loss",
+    "minimize",
+    "n_params",
+    "network_loss",
+    "predict",
+    "to_vector",
+    "train",
+]

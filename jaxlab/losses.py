@@ -1,0 +1,53 @@
+"""The lab's sigmoid and binary cross-entropy, and a numerically stable variant.
+
+Two losses, selected by name wherever a loss is taken (``loss="lab"`` or ``loss="logit"``):
+
+* ``"lab"``: ``-mean(y * log(f + 1e-15) + (1 - y) * log(1 - f + 1e-15))`` with ``f = sigmoid(z)``,
+  exactly as the lab writes it. Saturates: once ``f`` rounds to 0 or 1 the loss is capped near
+  ``-log(1e-15) = 34.5`` and its gradient vanishes.
+* ``"logit"``: ``mean(softplus(z) - y * z)``, the same function computed from the logit ``z``;
+  finite for every finite ``z``, with the exact gradient ``sigmoid(z) - y``.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+__all__ = ["EPS", "LOSSES", "bce_lab", "bce_logit", "sigmoid", "softplus"]
+
+EPS = 1e-15  # the lab's epsilon inside log(), in the loss and in dL/df_out
+LOSSES = ("lab", "logit")
+
+
+@jax.custom_jvp
+def sigmoid(x):
+    """The lab's ``1 / (1 + exp(-x))``, with the derivative ``s * (1 - s)`` (Exercise 2, Q3).
+
+    Differentiating the formula literally gives ``exp(-x) / (1 + exp(-x))**2``, which in float32
+    is ``inf / inf = nan`` or a huge number once ``exp(-x)`` overflows, where ``s (1 - s)`` is 0.
+    """
+    return 1.0 / (1.0 + jnp.exp(-x))
+
+
+@sigmoid.defjvp
+def _sigmoid_jvp(primals, tangents):
+    (x,), (t,) = primals, tangents
+    s = sigmoid(x)
+    return s, s * (1.0 - s) * t
+
+
+def softplus(z):
+    """``log(1 + exp(z))`` without overflow: ``max(z, 0) + log1p(exp(-|z|))``."""
+    return jnp.logaddexp(jnp.zeros_like(z), z)
+
+
+def bce_lab(f, y):
+    """Mean binary cross-entropy of probabilities ``f`` (n,) against labels ``y`` (n,), as the lab."""
+    return -jnp.mean(y * jnp.log(f + EPS) + (1.0 - y) * jnp.log(1.0 - f + EPS))
+
+
+def bce_logit(z, y):
+    """Mean binary cross-entropy from logits ``z`` (n,): ``mean(softplus(z) - y z)``. Never NaN
+    for finite ``z``."""
+    return jnp.mean(softplus(z) - y * z)
