@@ -74,7 +74,9 @@ def check_widths(widths, data: Dataset | None = None) -> tuple[int, ...]:
     ):
         raise ConfigError("widths", f"expected {allowed} (each <= {MAX_WIDTH}), got {list(w)!r}")
     if w[-1] != 1:
-        raise ConfigError("widths", f"the output layer must have width 1 (one sigmoid), got {list(w)!r}")
+        raise ConfigError(
+            "widths", f"the output layer must have width 1 (one sigmoid), got {list(w)!r}"
+        )
     if data is not None and w[0] != np.shape(data.x)[1]:
         raise ConfigError(
             "widths",
@@ -101,7 +103,8 @@ def from_vector(vec, widths=LAB_WIDTHS) -> tuple[Dense, ...]:
     vec = jnp.asarray(vec)
     if vec.shape != (n_params(widths),):
         raise ConfigError(
-            "vec", f"expected shape ({n_params(widths)},) for widths {list(widths)}, got {vec.shape}"
+            "vec",
+            f"expected shape ({n_params(widths)},) for widths {list(widths)}, got {vec.shape}",
         )
     layers, k = [], 0
     for a, b in zip(widths[:-1], widths[1:]):

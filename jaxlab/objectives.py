@@ -64,9 +64,7 @@ def _rosenbrock(x):
 
 def _rosenbrock_grad(x):
     x1, x2 = _split(x)
-    return jnp.stack(
-        [-2.0 * (1.0 - x1) - 400.0 * x1 * (x2 - x1**2), 200.0 * (x2 - x1**2)], axis=-1
-    )
+    return jnp.stack([-2.0 * (1.0 - x1) - 400.0 * x1 * (x2 - x1**2), 200.0 * (x2 - x1**2)], axis=-1)
 
 
 def _himmelblau(x):
@@ -83,9 +81,7 @@ def _himmelblau_grad(x):
 def _beale(x):
     x1, x2 = _split(x)
     return (
-        (1.5 - x1 + x1 * x2) ** 2
-        + (2.25 - x1 + x1 * x2**2) ** 2
-        + (2.625 - x1 + x1 * x2**3) ** 2
+        (1.5 - x1 + x1 * x2) ** 2 + (2.25 - x1 + x1 * x2**2) ** 2 + (2.625 - x1 + x1 * x2**3) ** 2
     )
 
 
@@ -125,23 +121,61 @@ _CAMEL_LOCAL = 1.7475523543  # the two local minima of the three-hump camel: (+-
 OBJECTIVES: dict[str, Objective] = {
     o.name: o
     for o in (
-        Objective("lab", _lab, _lab_grad, ((8.0, 4.0),), -12.0, ((-2.0, 14.0), (-4.0, 12.0)),
-                  formula="(x1 - 6)^2 + x2^2 - x1 x2"),
-        Objective("rosenbrock", _rosenbrock, _rosenbrock_grad, ((1.0, 1.0),), 0.0,
-                  ((-2.0, 2.0), (-1.0, 3.0)), formula="(1 - x1)^2 + 100 (x2 - x1^2)^2"),
-        Objective("himmelblau", _himmelblau, _himmelblau_grad,
-                  ((3.0, 2.0), (-2.805118, 3.131312), (-3.779310, -3.283186),
-                   (3.584428, -1.848126)), 0.0, ((-5.0, 5.0), (-5.0, 5.0)),
-                  formula="(x1^2 + x2 - 11)^2 + (x1 + x2^2 - 7)^2"),
-        Objective("beale", _beale, _beale_grad, ((3.0, 0.5),), 0.0, ((-4.5, 4.5), (-4.5, 4.5)),
-                  formula="(1.5 - x1 + x1 x2)^2 + (2.25 - x1 + x1 x2^2)^2 + (2.625 - x1 + x1 x2^3)^2"),
-        Objective("booth", _booth, _booth_grad, ((1.0, 3.0),), 0.0, ((-10.0, 10.0), (-10.0, 10.0)),
-                  formula="(x1 + 2 x2 - 7)^2 + (2 x1 + x2 - 5)^2"),
-        Objective("three_hump_camel", _camel, _camel_grad, ((0.0, 0.0),), 0.0,
-                  ((-2.5, 2.5), (-2.5, 2.5)),
-                  local_minimizers=((_CAMEL_LOCAL, -_CAMEL_LOCAL / 2),
-                                    (-_CAMEL_LOCAL, _CAMEL_LOCAL / 2)),
-                  formula="2 x1^2 - 1.05 x1^4 + x1^6 / 6 + x1 x2 + x2^2"),
+        Objective(
+            "lab",
+            _lab,
+            _lab_grad,
+            ((8.0, 4.0),),
+            -12.0,
+            ((-2.0, 14.0), (-4.0, 12.0)),
+            formula="(x1 - 6)^2 + x2^2 - x1 x2",
+        ),
+        Objective(
+            "rosenbrock",
+            _rosenbrock,
+            _rosenbrock_grad,
+            ((1.0, 1.0),),
+            0.0,
+            ((-2.0, 2.0), (-1.0, 3.0)),
+            formula="(1 - x1)^2 + 100 (x2 - x1^2)^2",
+        ),
+        Objective(
+            "himmelblau",
+            _himmelblau,
+            _himmelblau_grad,
+            ((3.0, 2.0), (-2.805118, 3.131312), (-3.779310, -3.283186), (3.584428, -1.848126)),
+            0.0,
+            ((-5.0, 5.0), (-5.0, 5.0)),
+            formula="(x1^2 + x2 - 11)^2 + (x1 + x2^2 - 7)^2",
+        ),
+        Objective(
+            "beale",
+            _beale,
+            _beale_grad,
+            ((3.0, 0.5),),
+            0.0,
+            ((-4.5, 4.5), (-4.5, 4.5)),
+            formula="(1.5 - x1 + x1 x2)^2 + (2.25 - x1 + x1 x2^2)^2 + (2.625 - x1 + x1 x2^3)^2",
+        ),
+        Objective(
+            "booth",
+            _booth,
+            _booth_grad,
+            ((1.0, 3.0),),
+            0.0,
+            ((-10.0, 10.0), (-10.0, 10.0)),
+            formula="(x1 + 2 x2 - 7)^2 + (2 x1 + x2 - 5)^2",
+        ),
+        Objective(
+            "three_hump_camel",
+            _camel,
+            _camel_grad,
+            ((0.0, 0.0),),
+            0.0,
+            ((-2.5, 2.5), (-2.5, 2.5)),
+            local_minimizers=((_CAMEL_LOCAL, -_CAMEL_LOCAL / 2), (-_CAMEL_LOCAL, _CAMEL_LOCAL / 2)),
+            formula="2 x1^2 - 1.05 x1^4 + x1^6 / 6 + x1 x2 + x2^2",
+        ),
     )
 }
 
@@ -192,6 +226,10 @@ def minimize(
     f = obj.fn(method)
     x0 = jnp.asarray(x0, dtype=jnp.result_type(float))
     return descend(
-        jax.value_and_grad(f), x0, gd(learning_rate), max_steps=max_steps, tol=tol,
+        jax.value_and_grad(f),
+        x0,
+        gd(learning_rate),
+        max_steps=max_steps,
+        tol=tol,
         trajectory=trajectory,
     )
