@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxlab.errors import check_choice
-from jaxlab.losses import EPS, LOSSES, bce_lab, bce_logit, sigmoid
+from jaxlab.losses import EPS, LOSSES, bce_lab, bce_logit, one_minus, sigmoid
 from jaxlab.network import Dataset
 from jaxlab.network import loss as autodiff_loss
 
@@ -86,7 +86,7 @@ def _sigmoid_bce_lab_fwd(f_in, y):
 def _sigmoid_bce_lab_bwd(res, g):
     f_out, y = res
     n = f_out.shape[-1]
-    dL_dfout = -y / (f_out + EPS) + (1.0 - y) / (1.0 - f_out + EPS)  # Q1 (with the lab's eps)
+    dL_dfout = -y / (f_out + EPS) + (1.0 - y) / (one_minus(f_out) + EPS)  # Q1, the lab's eps
     dfout_dfin = f_out * (1.0 - f_out)  # Q2, Q3
     return g * dL_dfout * dfout_dfin / n, None  # the mean over points; labels are data
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-__all__ = ["EPS", "LOSSES", "bce_lab", "bce_logit", "sigmoid", "softplus"]
+__all__ = ["EPS", "LOSSES", "bce_lab", "bce_logit", "one_minus", "sigmoid", "softplus"]
 
 EPS = 1e-15  # the lab's epsilon inside log(), in the loss and in dL/df_out
 LOSSES = ("lab", "logit")
@@ -37,6 +37,17 @@ def _sigmoid_jvp(primals, tangents):
     return s, s * (1.0 - s) * t
 
 
+def one_minus(f):
+    """``1 - f`` for a probability ``f``, shielded from the ``+ EPS`` that follows it.
+
+    Under ``jit`` XLA's simplifier folds ``(1 - f) + 1e-15`` into ``(1 + 1e-15) - f``, which is
+    ``1 - f`` in float32: the lab's epsilon vanishes and ``log(1 - f + eps)`` becomes ``-inf``
+    (the loss ``inf``, the gradient NaN) where the lab's own arithmetic gives 34.5. The
+    ``maximum`` is the identity on [0, 1] and blocks the fold.
+    """
+    return jnp.maximum(1.0 - f, 0.0)
+
+
 def softplus(z):
     """``log(1 + exp(z))`` without overflow: ``max(z, 0) + log1p(exp(-|z|))``."""
     return jnp.logaddexp(jnp.zeros_like(z), z)
@@ -44,7 +55,7 @@ def softplus(z):
 
 def bce_lab(f, y):
     """Mean binary cross-entropy of probabilities ``f`` (n,) against labels ``y`` (n,), as the lab."""
-    return -jnp.mean(y * jnp.log(f + EPS) + (1.0 - y) * jnp.log(1.0 - f + EPS))
+    return -jnp.mean(y * jnp.log(f + EPS) + (1.0 - y) * jnp.log(one_minus(f) + EPS))
 
 
 def bce_logit(z, y):

@@ -1,0 +1,130 @@
+"""Per-cell aggregates of a sweep: integer counts and histograms only, so that any chunking,
+device count, process count or resume adds up to the same bits.
+
+On the device each chunk is reduced to per-cell counts (runs, successes, statuses), a histogram
+of steps taken and a log-spaced histogram of final losses; the host adds them up. Medians and
+quantiles are read off the histograms: exact for steps (one bin per step up to 1000 steps),
+within one bin (``LOSS_BINS_PER_DECADE`` bins a decade, about 12% apart) for final losses.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import jax.numpy as jnp
+import numpy as np
+
+from jaxlab.descent import Status
+
+__all__ = ["Aggregates", "chunk_aggregates", "loss_bin_edges", "quantile_from_hist", "wilson"]
+
+LOSS_LOG10_MIN = -12.0
+LOSS_LOG10_MAX = 4.0
+LOSS_BINS_PER_DECADE = 20
+N_LOSS_BINS = int((LOSS_LOG10_MAX - LOSS_LOG10_MIN) * LOSS_BINS_PER_DECADE) + 2  # + under/over
+MAX_STEP_BINS = 1001
+N_STATUS = len(Status)
+
+
+class Aggregates(NamedTuple):
+    """Counts per cell (leading axis): all integer."""
+
+    n_runs: np.ndarray  # (cells,)
+    n_success: np.ndarray  # (cells,)
+    status: np.ndarray  # (cells, 4) counts of each Status
+    steps_hist: np.ndarray  # (cells, step bins)
+    loss_hist: np.ndarray  # (cells, N_LOSS_BINS) over non-diverged runs
+
+    @staticmethod
+    def zeros(n_cells: int, max_steps: int) -> Aggregates:
+        nb = n_step_bins(max_steps)
+        z = np.zeros
+        return Aggregates(
+            z(n_cells, np.int64), z(n_cells, np.int64), z((n_cells, N_STATUS), np.int64),
+            z((n_cells, nb), np.int64), z((n_cells, N_LOSS_BINS), np.int64),
+        )  # fmt: skip
+
+    def add_rows(self, first: int, part: Aggregates) -> None:
+        """Add a chunk's aggregates (rows for cells ``first, first+1, ...``) in place."""
+        rows = min(part.n_runs.shape[0], self.n_runs.shape[0] - first)
+        for mine, theirs in zip(self, part):
+            mine[first : first + rows] += np.asarray(theirs[:rows], dtype=np.int64)
+
+
+def n_step_bins(max_steps: int) -> int:
+    return min(max_steps, MAX_STEP_BINS - 1) + 1
+
+
+def step_bin_width(max_steps: int) -> float:
+    return max(1.0, max_steps / (MAX_STEP_BINS - 1))
+
+
+def loss_bin_edges() -> np.ndarray:
+    """Edges of the interior loss bins (bin 0: below the first edge, incl. 0; last: above)."""
+    return 10.0 ** np.linspace(LOSS_LOG10_MIN, LOSS_LOG10_MAX, N_LOSS_BINS - 1)
+
+
+def chunk_aggregates(out, seg, weight, n_seg: int, max_steps: int) -> Aggregates:
+    """Reduce per-run outcomes of a chunk (``out`` a RunOut of (C,) arrays) to ``n_seg`` cells.
+
+    ``seg`` (C,) int32: each run's cell relative to the chunk's first cell; ``weight`` (C,) int32:
+    1 for a real run, 0 for padding. Runs in JAX on the device; returns int32 arrays.
+    """
+    w = weight.astype(jnp.int32)
+    diverged = out.status == Status.DIVERGED
+    n_runs = jnp.zeros((n_seg,), jnp.int32).at[seg].add(w)
+    n_success = jnp.zeros((n_seg,), jnp.int32).at[seg].add(w * out.success.astype(jnp.int32))
+    status = jnp.zeros((n_seg, N_STATUS), jnp.int32).at[seg, out.status].add(w)
+    sbin = jnp.floor(out.steps.astype(jnp.float32) / step_bin_width(max_steps)).astype(jnp.int32)
+    sbin = jnp.clip(sbin, 0, n_step_bins(max_steps) - 1)
+    steps_hist = jnp.zeros((n_seg, n_step_bins(max_steps)), jnp.int32).at[seg, sbin].add(w)
+    # Log-spaced loss bins, computed in float32 from the loss in any dtype.
+    tiny = 10.0**LOSS_LOG10_MIN
+    lg = jnp.log10(jnp.maximum(out.loss.astype(jnp.float32), tiny))
+    lbin = jnp.floor((lg - LOSS_LOG10_MIN) * LOSS_BINS_PER_DECADE).astype(jnp.int32) + 1
+    lbin = jnp.where(out.loss < tiny, 0, jnp.clip(lbin, 1, N_LOSS_BINS - 1))
+    lw = w * (~diverged).astype(jnp.int32)
+    loss_hist = jnp.zeros((n_seg, N_LOSS_BINS), jnp.int32).at[seg, lbin].add(lw)
+    return Aggregates(n_runs, n_success, status, steps_hist, loss_hist)
+
+
+def quantile_from_hist(hist: np.ndarray, q: float, centers: np.ndarray) -> np.ndarray:
+    """The q-quantile of each row of ``hist`` (cells, bins), as the centre of the bin holding it;
+    NaN for an empty row."""
+    hist = np.asarray(hist)
+    total = hist.sum(axis=1)
+    cum = np.cumsum(hist, axis=1)
+    target = np.maximum(np.ceil(q * total), 1)
+    idx = np.argmax(cum >= target[:, None], axis=1)
+    return np.where(total > 0, centers[idx], np.nan)
+
+
+def loss_bin_centers() -> np.ndarray:
+    edges = np.log10(loss_bin_edges())
+    mids = 10.0 ** ((edges[:-1] + edges[1:]) / 2)
+    return np.concatenate([[0.0], mids, [np.inf]])
+
+
+def step_bin_centers(max_steps: int) -> np.ndarray:
+    width = step_bin_width(max_steps)
+    return np.floor(np.arange(n_step_bins(max_steps)) * width).astype(np.float64)
+
+
+def wilson(k, n, z: float = 1.959963984540054):
+    """95% Wilson score interval for ``k`` successes out of ``n`` (arrays); NaN where n = 0."""
+    k = np.asarray(k, np.float64)
+    n = np.asarray(n, np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = k / n
+        denom = 1.0 + z * z / n
+        centre = (p + z * z / (2 * n)) / denom
+        half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+        lo, hi = np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
+    bad = n <= 0
+    return np.where(bad, np.nan, lo), np.where(bad, np.nan, hi)
+
+
+def steps_note(max_steps: int) -> str:
+    w = step_bin_width(max_steps)
+    return "exact" if w == 1.0 else f"to within {math.ceil(w)} steps"

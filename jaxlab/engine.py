@@ -1,0 +1,294 @@
+"""The sweep engine: millions of restarts per compiled call, in chunks, over devices and hosts.
+
+The global run index ``g = cell * n_runs + i`` names restart ``i`` of cell ``cell``; its key is
+``fold_in(root_key, g)``, so a run's result does not depend on the chunk, device or process that
+computes it. The index is cut into chunks (within one static combination, one compiled program
+each); a chunk's runs are sharded over the local devices (``shard_map`` over a 1-D mesh), trained
+with ``vmap(run_one)``, and reduced on the device to integer per-cell aggregates (``psum`` over
+devices). The host adds chunks up, checkpoints after every chunk, and reports progress between
+chunks. With several processes (``jax.distributed``), process p takes chunks p, p + P, ...; the
+integer aggregates are summed over processes at the end.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from jaxlab.aggregate import Aggregates, chunk_aggregates
+from jaxlab.config import STATIC, TRACED, SweepConfig
+from jaxlab.problems import RunOut, RunSpec, final_params, run_one, train_one
+
+__all__ = [
+    "ChunkTask",
+    "Plan",
+    "make_plan",
+    "run_chunks",
+    "chunk_fn",
+    "compile_all",
+    "default_chunk_size",
+    "replay",
+]
+
+CPU_RUNS_PER_DEVICE = 8192  # keeps a chunk's working set in cache (lab network: ~1 MB/device)
+_DEFAULTS = {"lr": 1.0, "scale": 1.0, "momentum": 0.9, "x1": math.nan, "x2": math.nan}
+
+
+class ChunkTask(NamedTuple):
+    index: int  # position in the plan
+    combo: int  # which static combination
+    start: int  # first global run index
+    stop: int  # one past the last
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How a config's runs are laid out: cells, static combinations, chunks."""
+
+    config: SweepConfig
+    chunk_size: int
+    n_devices: int
+    combos: tuple  # of RunSpec, one per static combination
+    cells_per_combo: int
+    tasks: tuple  # of ChunkTask
+
+    @property
+    def n_seg(self) -> int:
+        """Most cells a chunk can touch."""
+        return min(self.chunk_size // self.config.n_runs + 2, self.cells_per_combo)
+
+    def hparams(self, start: int, stop: int) -> dict[str, np.ndarray]:
+        """Traced settings of runs ``start .. stop-1`` (host numpy, in the config's dtype)."""
+        cfg = self.config
+        g = np.arange(start, stop, dtype=np.int64)
+        cell = g // cfg.n_runs
+        traced_axes = [a for a in cfg.axes if a.traced]
+        sizes = [len(a.values) for a in traced_axes]
+        local = cell % self.cells_per_combo
+        coords = np.unravel_index(local, sizes) if sizes else ()
+        out = {}
+        for name in TRACED:
+            axis = next((a for a in traced_axes if a.name == name), None)
+            if axis is not None:
+                vals = np.asarray(axis.values, dtype=np.float64)[coords[traced_axes.index(axis)]]
+            else:
+                v = cfg.setting(name).values[0]
+                vals = np.full(g.shape, _DEFAULTS[name] if v is None else v, np.float64)
+            out[name] = vals.astype(cfg.dtype)
+        return out
+
+
+def default_chunk_size(cfg: SweepConfig, n_devices: int, platform: str) -> int:
+    """Runs per chunk: cache-sized per CPU device; on accelerators as many as memory allows
+    (about 4 KB of device memory per run for the small networks swept here)."""
+    if cfg.chunk_size:
+        size = cfg.chunk_size
+    elif platform == "cpu":
+        size = CPU_RUNS_PER_DEVICE * n_devices
+    else:
+        try:
+            limit = jax.local_devices()[0].memory_stats()["bytes_limit"]
+        except (KeyError, TypeError, IndexError):
+            limit = 8 << 30
+        per_run = 4096 * max(1, cfg.setting("widths").values[0].__len__() - 2)
+        size = 2 ** int(math.log2(max(limit // 4 // per_run, 1 << 14))) * n_devices
+        size = min(size, 1 << 24)
+    size = -(-size // n_devices) * n_devices
+    # No chunk larger than one static combination needs.
+    per_combo = cfg.n_cells // max(1, _n_combos(cfg)) * cfg.n_runs
+    return max(n_devices, min(size, -(-per_combo // n_devices) * n_devices))
+
+
+def _n_combos(cfg: SweepConfig) -> int:
+    return math.prod(len(a.values) for a in cfg.axes if not a.traced)
+
+
+def make_plan(cfg: SweepConfig, n_devices: int = 1, platform: str = "cpu") -> Plan:
+    cfg = cfg.validate()
+    chunk = default_chunk_size(cfg, n_devices, platform)
+    static_axes = [a for a in cfg.axes if not a.traced]
+    combos = []
+    for values in itertools.product(*(a.values for a in static_axes)):
+        chosen = {a.name: v for a, v in zip(static_axes, values)}
+        pick = {n: chosen.get(n, cfg.setting(n).values[0]) for n in STATIC}
+        combos.append(
+            RunSpec(
+                problem=cfg.problem,
+                dataset=pick["dataset"],
+                objective=pick["objective"],
+                widths=tuple(pick["widths"]),
+                optimizer=pick["optimizer"],
+                max_steps=pick["max_steps"],
+                loss=cfg.loss,
+                method=cfg.method,
+                dtype=cfg.dtype,
+                tol=float(cfg.tol),
+                threshold=float(cfg.threshold),
+            )  # fmt: skip
+        )
+    cells_per_combo = cfg.n_cells // len(combos)
+    runs_per_combo = cells_per_combo * cfg.n_runs
+    tasks = []
+    for c in range(len(combos)):
+        base = c * runs_per_combo
+        for s in range(0, runs_per_combo, chunk):
+            tasks.append(ChunkTask(len(tasks), c, base + s, base + min(s + chunk, runs_per_combo)))
+    return Plan(cfg, chunk, n_devices, tuple(combos), cells_per_combo, tuple(tasks))
+
+
+def make_mesh(devices) -> Mesh:
+    return Mesh(np.asarray(devices), ("runs",))
+
+
+@functools.lru_cache(maxsize=64)
+def chunk_fn(spec: RunSpec, n_seg: int, mesh: Mesh, keep_runs: bool) -> Callable:
+    """The compiled program for one chunk: ``f(g, seg, weight, hp, key_data) -> (agg, runs)``.
+
+    ``g`` (C,) uint32 global run indices, ``seg`` (C,) int32 cell offsets within the chunk,
+    ``weight`` (C,) int32 (0 for padding), ``hp`` dict of (C,) traced settings, ``key_data`` the
+    root key's raw data. Cached per static spec: new values of traced settings reuse it.
+    """
+
+    def shard(g, seg, weight, hp, key_data):
+        root = jax.random.wrap_key_data(key_data)
+        keys = jax.vmap(lambda i: jax.random.fold_in(root, i))(g)
+        out: RunOut = jax.vmap(functools.partial(run_one, spec))(hp, keys)
+        agg = chunk_aggregates(out, seg, weight, n_seg, spec.max_steps)
+        agg = jax.tree.map(lambda a: jax.lax.psum(a, "runs"), agg)
+        runs = out if keep_runs else None
+        return agg, runs
+
+    run_spec = P("runs")
+    sharded = jax.shard_map(
+        shard,
+        mesh=mesh,
+        in_specs=(run_spec, run_spec, run_spec, run_spec, P()),
+        out_specs=(P(), run_spec if keep_runs else P()),
+        check_vma=False,  # run_one is written for one run, unaware of the mesh
+    )
+    return jax.jit(sharded)
+
+
+COMPILE_STATS = {"compiles": 0, "seconds": 0.0}
+
+
+@functools.lru_cache(maxsize=64)
+def compiled_chunk(spec: RunSpec, n_seg: int, mesh: Mesh, keep_runs: bool, size: int, key_shape):
+    """:func:`chunk_fn` compiled ahead of time for chunks of ``size`` runs (timed apart)."""
+    sharding = NamedSharding(mesh, P("runs"))
+    dt = jnp.dtype(spec.dtype)
+
+    def arg(dtype):
+        return jax.ShapeDtypeStruct((size,), dtype, sharding=sharding)
+
+    hp = {k: arg(dt) for k in TRACED}
+    key = jax.ShapeDtypeStruct(key_shape, jnp.uint32, sharding=NamedSharding(mesh, P()))
+    t0 = time.perf_counter()
+    exe = (
+        chunk_fn(spec, n_seg, mesh, keep_runs)
+        .lower(arg(jnp.uint32), arg(jnp.int32), arg(jnp.int32), hp, key)
+        .compile()
+    )
+    COMPILE_STATS["compiles"] += 1
+    COMPILE_STATS["seconds"] += time.perf_counter() - t0
+    return exe
+
+
+class ChunkResult(NamedTuple):
+    task: ChunkTask
+    first_cell: int
+    agg: Aggregates  # numpy
+    runs: dict | None  # numpy per-run records (valid runs only)
+
+
+def _inputs(plan: Plan, task: ChunkTask, sharding):
+    cfg, C = plan.config, plan.chunk_size
+    n = task.stop - task.start
+    g = np.arange(task.start, task.start + C, dtype=np.int64)
+    weight = (np.arange(C) < n).astype(np.int32)
+    g = np.where(weight > 0, g, task.start)  # padding repeats the first run, weight 0
+    first_cell = task.start // cfg.n_runs
+    seg = (g // cfg.n_runs - first_cell).astype(np.int32)
+    hp = plan.hparams(task.start, task.start + C)
+    hp = {k: np.where(weight > 0, v, v[0]) for k, v in hp.items()}
+    put = functools.partial(jax.device_put, device=sharding)
+    return first_cell, (
+        put(g.astype(np.uint32)),
+        put(seg),
+        put(weight),
+        {k: put(v) for k, v in hp.items()},
+    )
+
+
+def run_chunks(plan: Plan, tasks, devices=None, on_chunk: Callable | None = None):
+    """Run ``tasks`` (ChunkTasks of ``plan``) in order; call ``on_chunk(ChunkResult)`` after each.
+
+    The next chunk is dispatched before the previous one is read back, so the host's work
+    (reduction bookkeeping, checkpoint, progress) overlaps the device's.
+    """
+    devices = list(devices) if devices is not None else jax.local_devices()[: plan.n_devices]
+    mesh = make_mesh(devices)
+    sharding = NamedSharding(mesh, P("runs"))
+    key_data = jax.random.key_data(jax.random.key(plan.config.seed))
+    pending = None
+    for task in list(tasks) + [None]:
+        launched = None
+        if task is not None:
+            spec = plan.combos[task.combo]
+            f = compiled_chunk(
+                spec, plan.n_seg, mesh, plan.config.keep_runs, plan.chunk_size, key_data.shape
+            )
+            first_cell, args = _inputs(plan, task, sharding)
+            launched = (task, first_cell, f(*args, key_data))
+        if pending is not None:
+            ptask, pfirst, (agg, runs) = pending
+            agg, runs = jax.device_get((agg, runs))
+            n = ptask.stop - ptask.start
+            records = None
+            if runs is not None:
+                records = {
+                    "run": np.arange(ptask.start, ptask.stop, dtype=np.int64),
+                    "final_loss": np.asarray(runs.loss[:n], np.float64),
+                    "steps": np.asarray(runs.steps[:n]),
+                    "status": np.asarray(runs.status[:n]),
+                    "success": np.asarray(runs.success[:n]),
+                    "x1_final": np.asarray(runs.point[:n, 0], np.float64),
+                    "x2_final": np.asarray(runs.point[:n, 1], np.float64),
+                }
+            on_chunk(ChunkResult(ptask, pfirst, Aggregates(*agg), records))
+        pending = launched
+
+
+def compile_all(plan: Plan, devices=None) -> float:
+    """Compile every static combination's program before the run; seconds spent compiling."""
+    devices = list(devices) if devices is not None else jax.local_devices()[: plan.n_devices]
+    mesh = make_mesh(devices)
+    key_shape = jax.random.key_data(jax.random.key(0)).shape
+    before = COMPILE_STATS["seconds"]
+    for spec in plan.combos:
+        compiled_chunk(spec, plan.n_seg, mesh, plan.config.keep_runs, plan.chunk_size, key_shape)
+    return COMPILE_STATS["seconds"] - before
+
+
+def replay(plan: Plan, run: int, trajectory: bool = False):
+    """Recompute restart ``run`` (a global index) alone: ``(spec, hparams, DescentResult,
+    final params)``. Used for figures of chosen restarts (decision boundaries, trajectories)."""
+    cfg = plan.config
+    if not 0 <= run < cfg.total_runs:
+        raise ValueError(f"run: expected an index in [0, {cfg.total_runs}), got {run}")
+    spec = plan.combos[run // (plan.cells_per_combo * cfg.n_runs)]
+    hp = {k: jnp.asarray(v[0]) for k, v in plan.hparams(run, run + 1).items()}
+    key = jax.random.fold_in(jax.random.key(cfg.seed), np.uint32(run))
+    res, _ = train_one(spec, hp, key, trajectory=trajectory)
+    return spec, hp, res, final_params(spec, res.params)

@@ -1,0 +1,462 @@
+"""Run a sweep into a run directory, resumably, and load it back.
+
+A run directory holds:
+
+* ``config.toml``: the resolved config (``jaxlab sweep --config`` reruns it exactly);
+* ``cells.csv``: one row per grid cell: a column per axis, then counts, the success rate and its
+  95% Wilson interval, status counts, steps and final-loss quantiles;
+* ``runs.csv``: one row per restart, when ``keep_runs`` is set;
+* ``meta.json``: versions, devices, timings, the config's hash;
+* ``state*.npz``: the checkpoint (aggregates so far and chunks done), rewritten after each chunk;
+* the figures (``*.png``), redrawn from the files above by ``jaxlab plot``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import math
+import os
+import platform
+import resource
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from jaxlab import aggregate as A
+from jaxlab import rundir
+from jaxlab.config import SweepConfig, config_hash, from_toml, to_toml
+from jaxlab.descent import Status
+from jaxlab.engine import ChunkResult, compile_all, make_plan, run_chunks
+from jaxlab.errors import ConfigError
+
+__all__ = ["SweepResult", "load_run", "run_sweep"]
+
+STATE_VERSION = 1
+
+
+@dataclass
+class SweepResult:
+    """A finished sweep: its config, the per-cell table, optional per-run table, metadata."""
+
+    config: SweepConfig
+    cells: dict  # column name -> numpy array (one entry per cell)
+    runs: dict | None = None
+    meta: dict = field(default_factory=dict)
+    run_dir: Path | None = None
+
+    def to_pandas(self):
+        import pandas as pd
+
+        return pd.DataFrame(self.cells)
+
+    def cell(self, **where) -> dict:
+        """The row of the cell whose axis values are ``where`` (nearest for numbers)."""
+        mask = np.ones(len(self.cells["n_runs"]), bool)
+        for k, v in where.items():
+            col = self.cells[k]
+            if col.dtype.kind == "f":
+                near = col[np.argmin(np.abs(col - v))]
+                mask &= col == near
+            else:
+                mask &= col == v
+        i = int(np.flatnonzero(mask)[0])
+        return {k: c[i] for k, c in self.cells.items()}
+
+
+def cells_table(cfg: SweepConfig, agg: A.Aggregates) -> dict:
+    axes = cfg.axes
+    shape = [len(a.values) for a in axes]
+    table: dict = {}
+    idx = np.unravel_index(np.arange(cfg.n_cells), shape) if axes else ()
+    for a, ix in zip(axes, idx):
+        vals = a.values
+        if a.name == "widths":
+            table[a.name] = np.array(["-".join(map(str, vals[i])) for i in ix])
+        elif isinstance(vals[0], str):
+            table[a.name] = np.array([vals[i] for i in ix])
+        else:
+            table[a.name] = np.asarray(vals, dtype=np.float64 if a.traced else np.int64)[ix]
+    n, k = agg.n_runs, agg.n_success
+    lo, hi = A.wilson(k, n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rate = np.where(n > 0, k / np.maximum(n, 1), np.nan)
+    table["n_runs"] = n
+    table["n_success"] = k
+    table["success_rate"] = rate
+    table["ci_low"] = lo
+    table["ci_high"] = hi
+    for s in Status:
+        table[f"n_{s.name.lower()}"] = agg.status[:, s]
+    max_steps = max(cfg.setting("max_steps").values)
+    centers = A.step_bin_centers(max_steps)
+    if agg.steps_hist.shape[1] != len(centers):
+        centers = A.step_bin_centers(agg.steps_hist.shape[1] - 1)
+    for q, name in ((0.1, "p10_steps"), (0.5, "median_steps"), (0.9, "p90_steps")):
+        table[name] = A.quantile_from_hist(agg.steps_hist, q, centers)
+    lc = A.loss_bin_centers()
+    for q, name in ((0.1, "p10_final_loss"), (0.5, "median_final_loss"), (0.9, "p90_final_loss")):
+        table[name] = A.quantile_from_hist(agg.loss_hist, q, lc)
+    return table
+
+
+def write_csv(path, table: dict) -> None:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    cols = list(table)
+    w.writerow(cols)
+    for row in zip(*(table[c] for c in cols)):
+        w.writerow([_fmt(v) for v in row])
+    rundir.atomic_write(path, buf.getvalue())
+
+
+def _fmt(v):
+    if isinstance(v, float | np.floating):
+        return (
+            repr(float(v))
+            if math.isfinite(v)
+            else ("nan" if math.isnan(v) else ("inf" if v > 0 else "-inf"))
+        )
+    if isinstance(v, np.integer | np.bool_):
+        return str(int(v))
+    return str(v)
+
+
+def read_csv(path) -> dict:
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    head, body = rows[0], rows[1:]
+    out = {}
+    for j, name in enumerate(head):
+        col = [r[j] for r in body]
+        for conv in (np.int64, np.float64):
+            try:
+                out[name] = np.array(col, dtype=conv) if col else np.array([], conv)
+                break
+            except ValueError:
+                continue
+        else:
+            out[name] = np.array(col)
+    return out
+
+
+class Progress:
+    """A one-line progress bar on stderr (restarts done, restarts/s, ETA); quiet off a TTY."""
+
+    def __init__(self, total: int, enabled: bool | None = None, stream=None):
+        self.stream = stream or sys.stderr
+        self.enabled = self.stream.isatty() if enabled is None else enabled
+        self.total, self.done, self.t0, self.last = total, 0, time.perf_counter(), 0.0
+
+    def update(self, n: int, already: int = 0) -> None:
+        self.done += n
+        now = time.perf_counter()
+        if not self.enabled or (now - self.last < 0.1 and self.done + already < self.total):
+            return
+        self.last = now
+        rate = self.done / max(now - self.t0, 1e-9)
+        left = self.total - already - self.done
+        eta = left / rate if rate > 0 else float("inf")
+        frac = (already + self.done) / self.total
+        bar = "#" * int(30 * frac)
+        self.stream.write(
+            f"\r[{bar:<30}] {already + self.done:,}/{self.total:,} restarts  "
+            f"{rate:,.0f}/s  ETA {eta:5.1f}s "
+        )
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _versions() -> dict:
+    import jaxlib
+    import optax
+
+    from jaxlab import __version__
+
+    return {
+        "jaxlab": __version__, "jax": jax.__version__, "jaxlib": jaxlib.__version__,
+        "optax": optax.__version__, "numpy": np.__version__, "python": platform.python_version(),
+    }  # fmt: skip
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _state_name(process_id: int, n_processes: int) -> str:
+    return "state.npz" if n_processes == 1 else f"state-p{process_id}.npz"
+
+
+class _Interrupt:
+    """SIGINT sets a flag; the sweep stops at the next chunk boundary."""
+
+    def __init__(self):
+        self.hit = False
+        self.old = None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self.old = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, *_):
+        if self.hit:  # a second Ctrl-C: stop now (the checkpoint on disk is still whole)
+            raise KeyboardInterrupt
+        self.hit = True
+
+    def __exit__(self, *exc):
+        if self.old is not None:
+            signal.signal(signal.SIGINT, self.old)
+
+
+class SweepInterrupted(Exception):
+    """Ctrl-C stopped the sweep at a chunk boundary; ``str()`` says how to resume."""
+
+
+def _prepare_dir(out: Path, cfg: SweepConfig | None, resume: bool) -> SweepConfig:
+    if out.exists() and not out.is_dir():
+        raise ConfigError("out", f"{out} exists and is not a directory")
+    if resume:
+        cfile = out / "config.toml"
+        if not cfile.is_file():
+            raise ConfigError("resume", f"{out} is not a jaxlab run directory (no config.toml)")
+        try:
+            saved = from_toml(cfile.read_text())
+        except ConfigError as e:
+            raise ConfigError("resume", f"{cfile} is not a valid config ({e})") from None
+        if cfg is not None and config_hash(cfg) != config_hash(saved):
+            raise ConfigError(
+                "resume",
+                f"the config given differs from {cfile}; resume with --resume alone, "
+                "or start a new sweep in another --out",
+            )
+        return saved
+    if out.is_dir() and any(p.name in ("config.toml", "cells.csv") for p in out.iterdir()):
+        raise ConfigError(
+            "out",
+            f"{out} already holds a sweep; use --resume {out} to continue it, or another --out",
+        )
+    return cfg
+
+
+def run_sweep(
+    cfg: SweepConfig | None = None,
+    out: str | os.PathLike | None = None,
+    *,
+    resume: bool = False,
+    progress: bool | None = None,
+    n_devices: int | None = None,
+    figures: bool = True,
+    stop_after_chunks: int | None = None,
+) -> SweepResult:
+    """Run ``cfg`` (or resume the sweep in ``out``) and return its result.
+
+    ``out=None`` keeps everything in memory (no checkpoint, no files). ``n_devices`` limits the
+    local devices used (default: all). With ``jax.distributed`` initialised, every process calls
+    this with the same arguments; process 0 writes the outputs.
+    """
+    if cfg is None and not resume:
+        cfg = SweepConfig()
+    n_proc, pid = jax.process_count(), jax.process_index()
+    out_path = Path(out) if out is not None else None
+    lock = None
+    if out_path is not None:
+        cfg = _prepare_dir(out_path, cfg, resume)
+        try:
+            out_path.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise ConfigError("out", f"cannot create directory {out_path}: {e.strerror}") from None
+        if not os.access(out_path, os.W_OK):
+            raise ConfigError("out", f"{out_path} is not writable")
+        if pid == 0:
+            lock = rundir.RunLock(out_path).acquire()
+    elif resume:
+        raise ConfigError("resume", "resuming needs the run directory (out)")
+    cfg = cfg.validate()
+    if cfg.keep_runs and n_proc > 1:
+        raise ConfigError("keep_runs", "per-run records are kept by single-process sweeps only")
+    try:
+        return _run(cfg, out_path, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks) -> SweepResult:
+    local = jax.local_devices()
+    nd = len(local) if n_devices is None else max(1, min(int(n_devices), len(local)))
+    plan = make_plan(cfg, nd, local[0].platform)
+    if out is not None and pid == 0:
+        rundir.clean_temporaries(out)
+        if not (out / "config.toml").exists():
+            rundir.atomic_write(out / "config.toml", to_toml(cfg))
+    # Keep the resolved chunk size: a resumed sweep must cut the same chunks.
+    mine = [t for t in plan.tasks if t.index % n_proc == pid]
+    max_steps = max(s.max_steps for s in plan.combos)
+    agg = A.Aggregates.zeros(cfg.n_cells, max_steps)
+    done = 0
+    state_path = out / _state_name(pid, n_proc) if out is not None else None
+    if state_path is not None and state_path.exists():
+        st = rundir.load_npz(state_path)
+        if (
+            int(st["version"]) != STATE_VERSION
+            or str(st["config_hash"]) != config_hash(cfg)
+            or int(st["chunk_size"]) != plan.chunk_size
+        ):
+            raise ConfigError("resume", f"{state_path} belongs to another sweep or engine version")
+        done = int(st["done"])
+        agg = A.Aggregates(*(st[f] for f in A.Aggregates._fields))
+    runs_dir = out / "runs" if (out is not None and cfg.keep_runs) else None
+    if runs_dir is not None:
+        runs_dir.mkdir(exist_ok=True)
+    mem_runs: list = []
+    todo = mine[done:]
+    already = sum(t.stop - t.start for t in mine[:done])
+    bar = Progress(sum(t.stop - t.start for t in mine), progress)
+    t_compile = compile_all(plan, local[:nd])
+    t0 = time.perf_counter()
+    counter = {"done": done}
+
+    def on_chunk(r: ChunkResult):
+        agg.add_rows(r.first_cell, r.agg)
+        if r.runs is not None:
+            if runs_dir is not None:
+                rundir.save_npz(runs_dir / f"chunk-{r.task.index:07d}.npz", **r.runs)
+            else:
+                mem_runs.append(r.runs)
+        counter["done"] += 1
+        if state_path is not None:
+            rundir.save_npz(
+                state_path, version=STATE_VERSION, config_hash=config_hash(cfg),
+                chunk_size=plan.chunk_size, done=counter["done"], **agg._asdict(),
+            )  # fmt: skip
+        bar.update(r.task.stop - r.task.start, already)
+        if stop_after_chunks is not None and counter["done"] - done >= stop_after_chunks:
+            raise _StopNow
+        if intr.hit:
+            raise _StopNow
+
+    with _Interrupt() as intr:
+        try:
+            run_chunks(plan, todo, local[:nd], on_chunk)
+        except _StopNow:
+            bar.close()
+            where = f" {out}" if out is not None else ""
+            raise SweepInterrupted(
+                f"sweep stopped after {counter['done']} of {len(mine)} chunks; "
+                f"continue with: jaxlab sweep --resume{where}"
+            ) from None
+    bar.close()
+    t_run = time.perf_counter() - t0
+    if n_proc > 1:
+        agg = _sum_over_processes(agg)
+    cells = cells_table(cfg, agg)
+    runs = _collect_runs(cfg, runs_dir, mem_runs, plan) if cfg.keep_runs else None
+    n_total = cfg.total_runs
+    meta = {
+        "versions": _versions(),
+        "devices": {
+            "platform": local[0].platform, "kind": local[0].device_kind, "local_used": nd,
+            "processes": n_proc, "global": jax.device_count(),
+        },
+        "dtype": cfg.dtype,
+        "config_hash": config_hash(cfg),
+        "chunk_size": plan.chunk_size,
+        "n_chunks": len(plan.tasks),
+        "total_runs": n_total,
+        "timings": {
+            "compile_s": t_compile,
+            "run_s_this_session": t_run,
+            "restarts_per_s": (sum(t.stop - t.start for t in todo) / t_run) if t_run > 0 else None,
+            "restart_steps_per_s": (sum(t.stop - t.start for t in todo) * max_steps / t_run)
+            if t_run > 0 else None,
+            "resumed_chunks": done,
+        },
+        "peak_rss_mb": _peak_rss_mb(),
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }  # fmt: skip
+    result = SweepResult(cfg, cells, runs, meta, out)
+    if out is not None and pid == 0:
+        write_csv(out / "cells.csv", cells)
+        if runs is not None:
+            write_csv(out / "runs.csv", runs)
+        if figures:
+            from jaxlab import plots
+
+            meta["figures"] = plots.draw_all(result)
+        rundir.atomic_write(out / "meta.json", json.dumps(meta, indent=2, default=str))
+    return result
+
+
+class _StopNow(Exception):
+    pass
+
+
+def _sum_over_processes(agg: A.Aggregates) -> A.Aggregates:
+    from jax.experimental import multihost_utils
+
+    parts = []
+    for a in agg:
+        a = np.ascontiguousarray(a, np.int64)
+        gathered = multihost_utils.process_allgather(a.view(np.int32))  # exact: int64 as 2 x int32
+        parts.append(np.asarray(gathered).view(np.int64).reshape((-1,) + a.shape).sum(axis=0))
+    return A.Aggregates(*parts)
+
+
+def _collect_runs(cfg, runs_dir, mem_runs, plan) -> dict:
+    chunks = mem_runs
+    if runs_dir is not None:
+        files = sorted(runs_dir.glob("chunk-*.npz"))
+        chunks = [rundir.load_npz(f) for f in files]
+    if not chunks:
+        return {}
+    runs = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
+    order = np.argsort(runs["run"], kind="stable")
+    runs = {k: v[order] for k, v in runs.items()}
+    cell = runs["run"] // cfg.n_runs
+    table = {"run": runs["run"], "cell": cell}
+    axes = cfg.axes
+    if axes:
+        idx = np.unravel_index(cell, [len(a.values) for a in axes])
+        for a, ix in zip(axes, idx):
+            vals = a.values
+            if a.name == "widths":
+                table[a.name] = np.array(["-".join(map(str, v)) for v in vals])[ix]
+            else:
+                table[a.name] = np.asarray(vals)[ix]
+    for k in ("final_loss", "steps", "status", "success"):
+        table[k] = runs[k]
+    table["status_name"] = np.array([Status(int(s)).name.lower() for s in runs["status"]])
+    if cfg.problem == "objective":
+        table["x1_final"] = runs["x1_final"]
+        table["x2_final"] = runs["x2_final"]
+    return table
+
+
+def load_run(run_dir) -> SweepResult:
+    """Load a run directory written by :func:`run_sweep` (no recomputation)."""
+    d = Path(run_dir)
+    if not (d / "config.toml").is_file() or not (d / "cells.csv").is_file():
+        raise ConfigError(
+            "run_dir",
+            f"{d} is not a finished jaxlab run directory (needs config.toml and cells.csv)",
+        )
+    cfg = from_toml((d / "config.toml").read_text())
+    cells = read_csv(d / "cells.csv")
+    runs = read_csv(d / "runs.csv") if (d / "runs.csv").is_file() else None
+    meta = {}
+    with contextlib.suppress(OSError, ValueError):
+        meta = json.loads((d / "meta.json").read_text())
+    return SweepResult(cfg, cells, runs, meta, d)
