@@ -12,9 +12,9 @@ The lab's loop (Exercise 1)::
 :func:`descend` runs it for one start point and any optax optimiser (the lab's plain step is
 ``optax.sgd(alpha)``: ``x + (-(alpha g))`` equals ``x - alpha g`` bit for bit). It never raises on
 bad numbers: a non-finite value or parameter stops the run with status ``DIVERGED``. The loop
-always runs ``max_steps`` iterations; a stopped run is frozen by scaling its update by 0, which
-under ``vmap`` costs one multiply instead of a ``select`` per array (a batch of runs lasts as long
-as its slowest run anyway).
+always runs ``max_steps`` iterations; a stopped run is frozen by a ``select`` on its update (not
+by scaling it by 0: a diverged run's update may be inf, and ``0 * inf`` is NaN), and a batch of
+runs lasts as long as its slowest run anyway.
 """
 
 from __future__ import annotations
@@ -131,11 +131,12 @@ def descend(
 
     def step(s: DescentState, _):
         updates, opt_state = optimizer.update(s.grad, s.opt_state, s.params)
-        params = jax.tree.map(lambda p, u: p + s.active * u, s.params, updates)
+        running = s.active > 0
+        # A select, not `p + active * u`: a stopped run's update may be inf (0 * inf = nan).
+        params = jax.tree.map(lambda p, u: jnp.where(running, p + u, p), s.params, updates)
         value, grad = value_and_grad(params)
         finite = jnp.isfinite(value) & _all_finite(params)
         fired = (s.value - value) < tol  # False for NaN: caught by `finite`
-        running = s.active > 0
         status = jnp.where(
             running & ~finite,
             Status.DIVERGED,

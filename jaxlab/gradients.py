@@ -34,7 +34,7 @@ METHODS = ("autodiff", "manual")
 @jax.custom_vjp
 def dense(x, W, b):
     """``x`` (n, d_in) @ ``W`` (d_in, d_out) + ``b`` (d_out,) -> (n, d_out)."""
-    return x @ W + b
+    return x @ W + b[None, :]  # explicit rank: no implicit promotion
 
 
 def _dense_fwd(x, W, b):

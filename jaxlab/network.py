@@ -132,9 +132,9 @@ def forward(params, x) -> jax.Array:
     """Output logits ``f_in`` (n,) for inputs ``x`` (n, d): tanh hidden layers, linear output."""
     h = jnp.asarray(x)
     for layer in params[:-1]:
-        h = jnp.tanh(h @ layer.W + layer.b)
+        h = jnp.tanh(h @ layer.W + layer.b[None, :])  # explicit rank: no implicit promotion
     last = params[-1]
-    return (h @ last.W + last.b)[..., 0]
+    return (h @ last.W + last.b[None, :])[..., 0]
 
 
 def predict(params, x) -> jax.Array:

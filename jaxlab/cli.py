@@ -1,0 +1,289 @@
+"""The ``jaxlab`` command line: ``sweep``, ``plot``, ``gradcheck``, ``bench``.
+
+Bad input ends in one line on stderr naming the parameter and what is allowed, exit status 2,
+and nothing written. Ctrl-C stops a sweep at a chunk boundary (exit 130) with the command that
+resumes it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from jaxlab.errors import ConfigError, did_you_mean
+
+EXIT_BAD_INPUT = 2
+EXIT_FAILED = 1
+EXIT_INTERRUPTED = 130
+
+_SETTING_HELP = {
+    "lr": "learning rate(s): 1, 0.5,1,2 or a range 0.1:10:11:log",
+    "scale": "initialisation scale(s) (std of N(0, scale^2)): as --lr",
+    "momentum": "momentum(s) of the 'momentum' optimiser, in [0, 1)",
+    "x1": "start x1 (objectives; default: random in the box): as --lr with lin ranges",
+    "x2": "start x2 (objectives): as --x1",
+    "objective": "objective name(s) (problem=objective): lab, rosenbrock, himmelblau, beale, booth, three_hump_camel",
+    "dataset": "dataset name(s) (problem=network): lab, xor",
+    "widths": "layer widths, e.g. 2-2-1 or 2-2-1,2-4-1",
+    "optimizer": "optimiser(s): gd (the lab's), momentum, adam",
+    "max_steps": "step budget(s) per restart",
+}
+_SCALAR_FLAGS = {
+    "name": (str, "name of the sweep (default: lab)"),
+    "problem": (str, "network (the lab's Exercise 3) or objective (Exercise 1 style)"),
+    "loss": (str, "lab (the lab's BCE with 1e-15) or logit (stable)"),
+    "method": (str, "gradient: autodiff (jax.grad) or manual (hand-written VJPs)"),
+    "dtype": (str, "float32 or float64"),
+    "tol": (float, "stopping rule: stop when loss_prev - loss_new < tol (default 1e-4)"),
+    "threshold": (float, "success: final loss (objectives: f - f_min) below this (default 0.1)"),
+    "n_runs": (int, "restarts per grid cell (default 1000)"),
+    "seed": (int, "root seed; restart g uses fold_in(key(seed), g)"),
+    "chunk_size": (int, "restarts per compiled call (default: from devices and memory)"),
+}
+
+
+def _all_flags(parser) -> list[str]:
+    out = []
+    for a in parser._actions:
+        out += [s for s in a.option_strings if s.startswith("--")]
+        if isinstance(a, argparse._SubParsersAction):
+            for sp in a.choices.values():
+                out += _all_flags(sp)
+    return out
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (and a did-you-mean for unknown flags)."""
+
+    def error(self, message):
+        if "unrecognized arguments" in message:
+            flags = [a for a in message.split(":", 1)[1].split() if a.startswith("--")]
+            known = _all_flags(self)
+            if flags:
+                message += did_you_mean(flags[0], known)
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        raise SystemExit(EXIT_BAD_INPUT)
+
+
+def _sweep_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        "sweep",
+        help="run a sweep (default: the lab's network over learning rate x scale)",
+        description="Map how often training succeeds over a grid of settings. Every setting takes "
+        "one value, a list (a,b,c) or a range (start:stop:num[:log|lin]); several values make it "
+        "an axis of the grid. Writes a run directory: config.toml, cells.csv, meta.json, figures.",
+    )
+    p.add_argument(
+        "--config", metavar="FILE.toml", help="read settings from a TOML file (flags override)"
+    )
+    p.add_argument("--preset", default=None, help="a built-in sweep: lab (default) or quadratic")
+    p.add_argument(
+        "--out", metavar="DIR", help="run directory (default: runs/NAME-YYYYmmdd-HHMMSS)"
+    )
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted sweep in RUN_DIR")
+    for name, (typ, text) in _SCALAR_FLAGS.items():
+        p.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, help=text)
+    for name, text in _SETTING_HELP.items():
+        p.add_argument("--" + name.replace("_", "-"), dest=name, metavar="VALUES", help=text)
+    p.add_argument(
+        "--keep-runs",
+        action="store_true",
+        default=None,
+        help="also write runs.csv (one row per restart)",
+    )
+    p.add_argument("--no-figures", action="store_true", help="skip drawing the figures")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    p.add_argument(
+        "--devices",
+        type=int,
+        help="local devices to use (CPU: host devices; default: one per core)",
+    )
+    g = p.add_argument_group("several processes / hosts (jax.distributed)")
+    g.add_argument("--processes", type=int, help="number of processes in the sweep")
+    g.add_argument("--process-id", type=int, help="this process's index, 0 .. processes-1")
+    g.add_argument("--coordinator", metavar="HOST:PORT", help="process 0's address")
+    g.add_argument(
+        "--distributed",
+        action="store_true",
+        help="initialise from the cluster's environment (Slurm, ...) via jax.distributed.initialize()",
+    )
+    return p
+
+
+def _setup_devices(n: int | None, distributed: bool) -> None:
+    import jax
+
+    if n is not None and n < 1:
+        raise ConfigError("devices", f"expected an integer >= 1, got {n}")
+    jax.config.update("jax_num_cpu_devices", n or os.cpu_count() or 1)
+    if distributed:
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
+
+
+def _init_distributed(args) -> None:
+    import jax
+
+    if args.distributed:
+        jax.distributed.initialize()
+        return
+    given = [args.processes is not None, args.process_id is not None, args.coordinator is not None]
+    if not any(given):
+        return
+    if not all(given):
+        raise ConfigError("processes", "--processes, --process-id and --coordinator go together")
+    if args.processes < 1:
+        raise ConfigError("processes", f"expected an integer >= 1, got {args.processes}")
+    if not 0 <= args.process_id < args.processes:
+        raise ConfigError(
+            "process-id", f"expected an integer in [0, {args.processes - 1}], got {args.process_id}"
+        )
+    host, _, port = args.coordinator.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError("coordinator", f"expected HOST:PORT, got {args.coordinator!r}")
+    jax.distributed.initialize(
+        coordinator_address=args.coordinator,
+        num_processes=args.processes,
+        process_id=args.process_id,
+    )
+
+
+def _build_config(args):
+    from jaxlab.config import from_dict, from_toml
+    from jaxlab.presets import preset
+
+    if args.resume:
+        if args.config or args.preset or args.out:
+            raise ConfigError(
+                "resume", "--resume takes the run directory alone (its config.toml is reused)"
+            )
+        return None
+    cfg = preset(args.preset or "lab")
+    if args.config:
+        path = Path(args.config)
+        if not path.is_file():
+            raise ConfigError("config", f"no such file: {path}")
+        cfg = from_toml(path.read_text(), base=cfg)
+    flags = {k: getattr(args, k) for k in list(_SCALAR_FLAGS) + list(_SETTING_HELP)}
+    flags = {k: v for k, v in flags.items() if v is not None}
+    if args.keep_runs:
+        flags["keep_runs"] = True
+    return from_dict(flags, base=cfg) if flags else cfg.validate()
+
+
+def _summary(res, seconds: float) -> str:
+    import numpy as np
+
+    c, cfg = res.cells, res.config
+    lines = [f"jaxlab: {cfg.total_runs:,} restarts in {cfg.n_cells:,} cells, {seconds:.1f} s"]
+    t = res.meta.get("timings", {})
+    if t.get("restart_steps_per_s"):
+        lines.append(
+            f"  compile {t['compile_s']:.1f} s, {t['restarts_per_s']:,.0f} restarts/s "
+            f"({t['restart_steps_per_s'] / 1e6:,.1f} M restart-steps/s)"
+        )
+    rate = np.nan_to_num(c["success_rate"], nan=-1.0)
+    best = int(np.lexsort((np.nan_to_num(c["ci_low"], nan=-1.0), rate))[-1])
+    desc = ", ".join(
+        f"{a.name}={c[a.name][best]:.4g}" if a.traced else f"{a.name}={c[a.name][best]}"
+        for a in cfg.axes
+    )
+    lines.append(
+        f"  best cell: {desc or '(single cell)'}: success {c['success_rate'][best]:.3f} "
+        f"[{c['ci_low'][best]:.3f}, {c['ci_high'][best]:.3f}] of {c['n_runs'][best]:,}"
+    )
+    n_div = int(np.sum(c["n_diverged"]))
+    lines.append(f"  diverged runs: {n_div:,}")
+    if res.run_dir is not None:
+        lines.append(f"  run directory: {res.run_dir}")
+    return "\n".join(lines)
+
+
+def cmd_sweep(args) -> int:
+    distributed = args.distributed or args.processes is not None
+    _setup_devices(args.devices, distributed)
+    cfg = _build_config(args)
+    _init_distributed(args)
+    from jaxlab.sweep import SweepInterrupted, run_sweep
+
+    out = args.resume or args.out
+    if out is None:
+        out = Path("runs") / f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    t0 = time.perf_counter()
+    try:
+        res = run_sweep(
+            cfg, out, resume=bool(args.resume), progress=False if args.quiet else None,
+            figures=not args.no_figures,
+        )  # fmt: skip
+    except SweepInterrupted as e:
+        sys.stderr.write(f"jaxlab: {e}\n")
+        return EXIT_INTERRUPTED
+    import jax
+
+    if not args.quiet and jax.process_index() == 0:
+        print(_summary(res, time.perf_counter() - t0))
+    return 0
+
+
+def cmd_plot(args) -> int:
+    from jaxlab import plots
+
+    return plots.main_plot(args.run_dir)
+
+
+def cmd_gradcheck(args) -> int:
+    from jaxlab import gradcheck
+
+    return gradcheck.main(args.rest)
+
+
+def cmd_bench(args) -> int:
+    from jaxlab import bench
+
+    return bench.main(args.rest)
+
+
+def make_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="jaxlab", description="How often does training succeed, and for which settings?"
+    )
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _sweep_parser(sub).set_defaults(func=cmd_sweep)
+    pp = sub.add_parser(
+        "plot", help="redraw every figure of a run directory from its saved results"
+    )
+    pp.add_argument("run_dir")
+    pp.set_defaults(func=cmd_plot)
+    pg = sub.add_parser("gradcheck", help="three-way gradient checks in float64", add_help=False)
+    pg.add_argument("rest", nargs=argparse.REMAINDER)
+    pg.set_defaults(func=cmd_gradcheck)
+    pb = sub.add_parser(
+        "bench",
+        help="measure the engine's throughput (and the peers' with --peers)",
+        add_help=False,
+    )
+    pb.add_argument("rest", nargs=argparse.REMAINDER)
+    pb.set_defaults(func=cmd_bench)
+    return p
+
+
+def main(argv=None) -> int:
+    args = make_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as e:
+        from jaxlab.rundir import DiskError
+
+        sys.stderr.write(f"jaxlab: error: {e}\n")
+        return EXIT_FAILED if isinstance(e, DiskError) else EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        sys.stderr.write(
+            "jaxlab: interrupted; a sweep continues with: jaxlab sweep --resume RUN_DIR\n"
+        )
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
