@@ -66,7 +66,7 @@ class Plan:
     @property
     def n_seg(self) -> int:
         """Most cells a chunk can touch."""
-        return min(self.chunk_size // self.config.n_runs + 2, self.cells_per_combo)
+        return self.chunk_size // self.config.n_runs + 2  # independent of the grid's size
 
     def hparams(self, start: int, stop: int) -> dict[str, np.ndarray]:
         """Traced settings of runs ``start .. stop-1`` (host numpy, in the config's dtype)."""
@@ -105,6 +105,8 @@ def default_chunk_size(cfg: SweepConfig, n_devices: int, platform: str) -> int:
         size = 2 ** int(math.log2(max(limit // 4 // per_run, 1 << 14))) * n_devices
         size = min(size, 1 << 24)
     size = -(-size // n_devices) * n_devices
+    if cfg.chunk_size:
+        return size
     # No chunk larger than one static combination needs.
     per_combo = cfg.n_cells // max(1, _n_combos(cfg)) * cfg.n_runs
     return max(n_devices, min(size, -(-per_combo // n_devices) * n_devices))

@@ -52,6 +52,7 @@ __all__ = [
     "network_checks",
     "objective_checks",
     "rel_error",
+    "run_all",
 ]
 
 FD_STEP = 1e-6
@@ -129,8 +130,9 @@ def _three_way(f_manual: Callable, f_autodiff: Callable, x) -> dict:
     }
 
 
-def _records(results: dict, floor: float = VECTOR_FLOOR) -> list[CheckRecord]:
-    return [r for name, grads in results.items() for r in compare(name, grads, floor)]
+def _records(results: dict, order, floor: float = VECTOR_FLOOR) -> list[CheckRecord]:
+    # a jitted function returns its dict with sorted keys: restore the order the checks were made
+    return [r for name in order for r in compare(name, results[name], floor)]
 
 
 def network_checks(
@@ -166,7 +168,8 @@ def network_checks(
                 )(vecs)
         return out
 
-    return _records(run(jnp.arange(n)))
+    names = [f"network {tuple(w)} {kind}" for w in widths_list for kind in losses]
+    return _records(run(jnp.arange(n)), names)
 
 
 def objective_checks(n: int = 1000, seed: int = 0) -> list[CheckRecord]:
@@ -190,7 +193,7 @@ def objective_checks(n: int = 1000, seed: int = 0) -> list[CheckRecord]:
             out[f"objective {name}"] = jax.vmap(lambda x: _three_way(f_man, f_auto, x))(xs)  # noqa: B023
         return out
 
-    return _records(run(points))
+    return _records(run(points), [f"objective {name}" for name in points])
 
 
 # --- Exercise 2: each formula of the lab, as the lab writes it ---------------------------------
@@ -340,7 +343,7 @@ def derivative_checks(n: int = 1000, seed: int = 0) -> list[CheckRecord]:
             out[name] = jax.vmap(all_three)(points[name])
         return out
 
-    return _records(run(points), floor=SCALAR_FLOOR)
+    return _records(run(points), list(table), floor=SCALAR_FLOOR)
 
 
 def failures(records, tol_manual: float = TOL_MANUAL, tol_fd: float = TOL_FD) -> list[CheckRecord]:
@@ -362,6 +365,15 @@ def format_table(records, tol_manual: float = TOL_MANUAL, tol_fd: float = TOL_FD
     return "\n".join(lines)
 
 
+def run_all(n: int = 1000, seed: int = 0) -> list[CheckRecord]:
+    """Every check: network, objectives, Exercise 2 formulas (float64 must be on)."""
+    return (
+        network_checks(n=n, seed=seed)
+        + objective_checks(n=n, seed=seed)
+        + derivative_checks(n=n, seed=seed)
+    )
+
+
 def main(argv=None) -> int:
     """``jaxlab gradcheck``: run every check, print the table, exit 0 iff all pass."""
     jax.config.update("jax_enable_x64", True)
@@ -379,11 +391,7 @@ def main(argv=None) -> int:
     for flag, v in (("--tol-manual", args.tol_manual), ("--tol-fd", args.tol_fd)):
         if not np.isfinite(v) or v <= 0:
             parser.error(f"{flag}: expected a finite number > 0, got {v!r}")
-    records = (
-        network_checks(n=args.n, seed=args.seed)
-        + objective_checks(n=args.n, seed=args.seed)
-        + derivative_checks(n=args.n, seed=args.seed)
-    )
+    records = run_all(n=args.n, seed=args.seed)
     print(format_table(records, args.tol_manual, args.tol_fd))
     bad = failures(records, args.tol_manual, args.tol_fd)
     print(f"{len(records) - len(bad)}/{len(records)} checks passed" + ("" if bad else " - PASS"))

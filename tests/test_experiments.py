@@ -1,0 +1,53 @@
+"""Smoke tests: each lab exercise script runs with no arguments but ``--out`` and prints what
+the lab prints."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+
+
+def run(script, out_dir):
+    proc = subprocess.run(
+        [sys.executable, str(EXPERIMENTS / script), "--out", str(out_dir)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=out_dir,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+@pytest.mark.slow
+def test_ex1(tmp_path):
+    out = run("ex1_gradient_descent.py", tmp_path)
+    assert "[6, 6] - (1/2) * [-6, 6] = [9, 3]" in out
+    assert "[9, 3] - (1/3) * [3, -3] = [8, 4]" in out
+    assert "[8, 4] - (1/4) * [0, 0] = [8, 4]" in out
+    assert "## [1] 7.943505 4.056495" in out
+    assert (tmp_path / "trajectory.png").stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_ex2(tmp_path):
+    out = run("ex2_chain_rule.py", tmp_path)
+    for q in ("Q1 ", "Q7 dL/dc", "Q8 dL/du1", "Q14 dL/db2", "Q15 dL/dw12", "Q16 dL/dx1"):
+        assert q in out
+    assert "WRONG" not in out
+    assert '"Gradients are correct!"' in out
+
+
+@pytest.mark.slow
+def test_ex3(tmp_path):
+    out = run("ex3_train_network.py", tmp_path)
+    lines = [line for line in out.splitlines() if line.startswith("Loss ")]
+    assert len(lines) == 10
+    for line in lines:
+        loss = float(line.split()[1])
+        assert (line.rstrip().endswith("*")) == (loss < 0.1)
+    for png in ("best_boundary.png", "random_scale5_boundary.png"):
+        assert (tmp_path / png).stat().st_size > 10_000
