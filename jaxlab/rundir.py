@@ -14,6 +14,7 @@ import errno
 import io
 import json
 import os
+import signal
 import socket
 import tempfile
 import time
@@ -38,7 +39,10 @@ def atomic_write(path: str | os.PathLike, data: bytes | str, *, fsync: bool = Fa
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            half = len(data) // 2
+            f.write(data[:half])
+            _fault_point()
+            f.write(data[half:])
             f.flush()
             if fsync:
                 os.fsync(f.fileno())
@@ -47,6 +51,22 @@ def atomic_write(path: str | os.PathLike, data: bytes | str, *, fsync: bool = Fa
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise DiskError("out", f"could not write {path}: {e.strerror or e}") from None
+
+
+_WRITES = {"n": 0}
+
+
+def _fault_point() -> None:
+    """Fault injection for the crash tests: with ``JAXLAB_FAULT_KILL_AT_WRITE=N`` the process
+    kills itself (SIGKILL) halfway through its N-th file write; ``JAXLAB_FAULT_FAIL_AT_WRITE=N``
+    makes that write fail as on a full disk. Unset, this does nothing."""
+    _WRITES["n"] += 1
+    kill_at = os.environ.get("JAXLAB_FAULT_KILL_AT_WRITE")
+    if kill_at and int(kill_at) == _WRITES["n"]:
+        os.kill(os.getpid(), signal.SIGKILL)
+    fail_at = os.environ.get("JAXLAB_FAULT_FAIL_AT_WRITE")
+    if fail_at and int(fail_at) <= _WRITES["n"]:
+        raise OSError(errno.ENOSPC, "No space left on device")
 
 
 def save_npz(path, **arrays) -> None:

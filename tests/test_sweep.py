@@ -80,7 +80,13 @@ def test_new_traced_values_do_not_recompile(chunk):
         run_sweep(cfg, None, n_devices=1, figures=False, progress=False)
     assert engine.COMPILE_STATS["compiles"] == before
     # A static setting is a new program.
-    run_sweep(base.with_settings(max_steps=12 if chunk else 11), None, n_devices=1, figures=False, progress=False)
+    run_sweep(
+        base.with_settings(max_steps=12 if chunk else 11),
+        None,
+        n_devices=1,
+        figures=False,
+        progress=False,
+    )
     assert engine.COMPILE_STATS["compiles"] == before + 1
 
 
@@ -108,9 +114,9 @@ def test_quadratic_boundary_at_two_thirds():
 
 
 def test_divergence_is_counted_not_raised():
-    cfg = SweepConfig(problem="objective", n_runs=200, dtype="float32", threshold=1e-3).with_settings(
-        objective="rosenbrock", lr=[1e-4, 1.0, 1e3, 1e6], max_steps=50
-    )
+    cfg = SweepConfig(
+        problem="objective", n_runs=200, dtype="float32", threshold=1e-3
+    ).with_settings(objective="rosenbrock", lr=[1e-4, 1.0, 1e3, 1e6], max_steps=50)
     res = run_sweep(cfg, None, n_devices=2, figures=False, progress=False)
     c = res.cells
     assert c["n_diverged"][-1] > 0 and c["n_diverged"][0] == 0
@@ -129,7 +135,9 @@ def test_statuses_and_counts_add_up(reference):
     for cell in range(len(c["n_runs"])):
         mine = runs["cell"] == cell
         assert c["n_success"][cell] == runs["success"][mine].sum()
-        assert c["median_steps"][cell] == np.percentile(runs["steps"][mine], 50, method="inverted_cdf")
+        assert c["median_steps"][cell] == np.percentile(
+            runs["steps"][mine], 50, method="inverted_cdf"
+        )
 
 
 def test_run_directory(tmp_path):
@@ -138,8 +146,18 @@ def test_run_directory(tmp_path):
     for f in ("config.toml", "cells.csv", "runs.csv", "meta.json", "state.npz"):
         assert (out / f).is_file(), f
     df = pd.read_csv(out / "cells.csv")
-    for col in ("lr", "scale", "n_runs", "n_success", "success_rate", "ci_low", "ci_high",
-                "n_diverged", "median_steps", "median_final_loss"):
+    for col in (
+        "lr",
+        "scale",
+        "n_runs",
+        "n_success",
+        "success_rate",
+        "ci_low",
+        "ci_high",
+        "n_diverged",
+        "median_steps",
+        "median_final_loss",
+    ):
         assert col in df.columns
     assert len(df) == 6 and (df["n_runs"] == 40).all()
     assert len(pd.read_csv(out / "runs.csv")) == 240
@@ -178,8 +196,13 @@ def test_resume_refuses_other_config(tmp_path):
     from jaxlab.sweep import SweepInterrupted
 
     with pytest.raises(SweepInterrupted):
-        run_sweep(SMALL.__class__(**{**SMALL.__dict__, "chunk_size": 48}), out, figures=False,
-                  progress=False, stop_after_chunks=1)
+        run_sweep(
+            SMALL.__class__(**{**SMALL.__dict__, "chunk_size": 48}),
+            out,
+            figures=False,
+            progress=False,
+            stop_after_chunks=1,
+        )
     other = SMALL.with_settings(lr=[0.1, 0.2])
     with pytest.raises(ConfigError, match="differs"):
         run_sweep(other, out, resume=True)
@@ -199,7 +222,9 @@ def test_lock_refuses_second_sweep_and_takes_over_stale(tmp_path):
 
     dead = subprocess.Popen(["true"])
     dead.wait()
-    (out / ".lock").write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname(), "time": 0}))
+    (out / ".lock").write_text(
+        json.dumps({"pid": dead.pid, "host": socket.gethostname(), "time": 0})
+    )
     run_sweep(SMALL, out, figures=False, progress=False)
     assert not (out / ".lock").exists()
 
