@@ -113,14 +113,22 @@ def _sweep_parser(sub) -> argparse.ArgumentParser:
     return p
 
 
+MAX_DEVICES = 4096
+
+
 def _setup_devices(n: int | None, distributed: bool) -> None:
     import jax
 
-    if n is not None and n < 1:
-        raise ConfigError("devices", f"expected an integer >= 1, got {n}")
-    jax.config.update("jax_num_cpu_devices", n or os.cpu_count() or 1)
-    if distributed:
-        jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    if n is not None and not 1 <= n <= MAX_DEVICES:
+        raise ConfigError("devices", f"expected an integer in [1, {MAX_DEVICES}], got {n}")
+    try:
+        jax.config.update("jax_num_cpu_devices", n or os.cpu_count() or 1)
+        if distributed:
+            jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    except RuntimeError:
+        # JAX already started in this process (main() called from Python): its devices exist;
+        # run_sweep(n_devices=...) picks --devices of them.
+        pass
 
 
 def _init_distributed(args) -> None:
@@ -215,7 +223,7 @@ def cmd_sweep(args) -> int:
     try:
         res = run_sweep(
             cfg, out, resume=bool(args.resume), progress=False if args.quiet else None,
-            figures=not args.no_figures,
+            figures=not args.no_figures, n_devices=args.devices,
         )  # fmt: skip
     except SweepInterrupted as e:
         sys.stderr.write(f"jaxlab: {e}\n")

@@ -273,7 +273,8 @@ def run_sweep(
     out_path = Path(out) if out is not None else None
     lock = None
     if out_path is not None:
-        cfg = _prepare_dir(out_path, cfg, resume)
+        if pid == 0 or resume:
+            cfg = _prepare_dir(out_path, cfg, resume)
         try:
             out_path.mkdir(parents=True, exist_ok=True)
         except OSError as e:
