@@ -1,5 +1,7 @@
 """jaxlab: how often does training succeed, and for which settings?"""
 
+from jaxlab.config import SweepConfig
+from jaxlab.datasets import DATASETS, get_dataset
 from jaxlab.descent import DescentResult, Status, descend, gd, lab_schedule
 from jaxlab.errors import ConfigError
 from jaxlab.gradients import manual_loss, network_loss
@@ -18,11 +20,20 @@ from jaxlab.network import (
     to_vector,
 )
 from jaxlab.objectives import OBJECTIVES, Objective, get_objective, minimize
+from jaxlab.presets import preset
+from jaxlab.sweep import SweepResult, load_run, run_sweep
 from jaxlab.train import OPTIMIZERS, make_optimizer, train
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "DATASETS",
+    "SweepConfig",
+    "SweepResult",
+    "get_dataset",
+    "load_run",
+    "preset",
+    "run_sweep",
     "LAB_DATA",
     "LAB_WIDTHS",
     "OBJECTIVES",

@@ -56,7 +56,12 @@ def _all_flags(parser) -> list[str]:
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with one-line errors (and a did-you-mean for unknown flags)."""
+    """argparse with one-line errors (and a did-you-mean for unknown flags). Abbreviated flags
+    are refused: ``--n-run 5`` is a typo to report, not a prefix of ``--n-runs`` to guess."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message):
         if "unrecognized arguments" in message:
@@ -135,7 +140,7 @@ def _init_distributed(args) -> None:
     import jax
 
     if args.distributed:
-        jax.distributed.initialize()
+        _initialize(jax, "distributed")
         return
     given = [args.processes is not None, args.process_id is not None, args.coordinator is not None]
     if not any(given):
@@ -151,11 +156,21 @@ def _init_distributed(args) -> None:
     host, _, port = args.coordinator.rpartition(":")
     if not host or not port.isdigit():
         raise ConfigError("coordinator", f"expected HOST:PORT, got {args.coordinator!r}")
-    jax.distributed.initialize(
+    _initialize(
+        jax,
+        "coordinator",
         coordinator_address=args.coordinator,
         num_processes=args.processes,
         process_id=args.process_id,
     )
+
+
+def _initialize(jax, param: str, **kwargs) -> None:
+    try:
+        jax.distributed.initialize(**kwargs)
+    except (RuntimeError, ValueError) as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise ConfigError(param, f"jax.distributed.initialize failed: {first}") from None
 
 
 def _build_config(args):
@@ -163,10 +178,20 @@ def _build_config(args):
     from jaxlab.presets import preset
 
     if args.resume:
-        if args.config or args.preset or args.out:
+        others = [k for k in ("config", "preset", "out") if getattr(args, k)]
+        others += [
+            k for k in list(_SCALAR_FLAGS) + list(_SETTING_HELP) if getattr(args, k) is not None
+        ]
+        others += ["keep_runs"] if args.keep_runs else []
+        if others:
+            flags = ", ".join("--" + k.replace("_", "-") for k in others)
             raise ConfigError(
-                "resume", "--resume takes the run directory alone (its config.toml is reused)"
+                "resume",
+                f"--resume takes the run directory alone (its config.toml is reused), got also "
+                f"{flags}; to change settings start a new sweep with another --out",
             )
+        if not Path(args.resume).is_dir():
+            raise ConfigError("resume", f"{args.resume} is not a directory; give a run directory")
         return None
     cfg = preset(args.preset or "lab")
     if args.config:

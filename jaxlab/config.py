@@ -174,6 +174,11 @@ def _check_value(name: str, v):
 
 def parse_values(name: str, spec) -> Axis:
     """A sweepable setting from a TOML value or a CLI string; validated, one-line errors."""
+    if name not in SWEEPABLE:
+        raise ConfigError(
+            str(name),
+            f"unknown setting{did_you_mean(name, SWEEPABLE)}; sweepable: {', '.join(SWEEPABLE)}",
+        )
     if isinstance(spec, str) and name not in ("objective", "dataset", "optimizer"):
         spec = _parse_cli_string(name, spec)
     elif isinstance(spec, str) and ("," in spec):
@@ -279,6 +284,15 @@ class SweepConfig:
         return replace(self, settings=tuple(axes[k] for k in SWEEPABLE))
 
     def validate(self) -> SweepConfig:
+        axes = self.settings if isinstance(self.settings, tuple | list) else ()
+        names = [a.name if isinstance(a, Axis) else None for a in axes]
+        if not axes or sorted(map(str, names)) != sorted(SWEEPABLE):
+            raise ConfigError(
+                "settings",
+                f"expected one Axis for each of {', '.join(SWEEPABLE)} "
+                "(build configs with with_settings), got "
+                f"{[n or type(a).__name__ for n, a in zip(names, axes)] if axes else self.settings!r}",
+            )
         check_choice("problem", self.problem, PROBLEMS)
         check_choice("loss", self.loss, LOSSES)
         check_choice("method", self.method, METHODS)
@@ -305,9 +319,11 @@ class SweepConfig:
                 for w in self.setting("widths").values:
                     check_widths(w, get_dataset(d))
         if self.n_cells > MAX_CELLS:
+            sizes = " x ".join(f"{a.name} {len(a.values):,}" for a in self.axes)
             raise ConfigError(
                 "axes",
-                f"the grid has {self.n_cells:,} cells; at most {MAX_CELLS:,} fit (fewer values per axis)",
+                f"the grid ({sizes}) has {self.n_cells:,} cells; at most {MAX_CELLS:,} fit "
+                "(give fewer values per axis)",
             )
         if self.total_runs > MAX_RUNS:
             fit = MAX_RUNS // self.n_cells

@@ -445,7 +445,7 @@ def _choose_runs(res, cell: int, k: int) -> tuple[list[int], list[int], str]:
         run_ids = np.asarray(res.runs["run"])[sel]
         return list(map(int, run_ids[ok][:k])), list(map(int, run_ids[~ok][:k])), "runs.csv"
     # No per-run records: replay the first few restarts and classify them here.
-    first = list(range(base, base + min(n_runs, 2 * k)))
+    first = list(range(base, base + min(n_runs, max(2 * k, 64))))  # enough to find both kinds
     return first, [], f"first {len(first)} restarts replayed"
 
 
@@ -454,7 +454,7 @@ def boundary_atlas(res, path, cells=None, k: int = 3) -> str:
     (default: the best cell and the one nearest the lab's lr = 1, scale = 1, else the worst).
     Each panel: the predicted probability on the lab's 101 x 101 grid over [-2, 2]^2 (blue 0,
     white 0.5, red 1), the 0.5 contour and the data points by class. Restarts are recomputed
-    from their keys (at most ``2 k`` per cell). Network sweeps only."""
+    from their keys (the first 64 of each cell when no runs.csv). Network sweeps only."""
     from jaxlab.datasets import get_dataset
     from jaxlab.engine import make_plan
     from jaxlab.network import grid

@@ -3,14 +3,15 @@
 Every file is written to a temporary file in the same directory, flushed, then renamed over the
 target (``os.replace`` is atomic on POSIX), so a reader or a resumed sweep sees the old file or
 the new one, never half of one. A killed process can leave a ``.tmp-*`` file behind; it is
-ignored and removed on the next open. ``.lock`` holds the owner's pid, host and start time; a
-lock whose process is gone (same host) is stale and is taken over.
+ignored and removed on the next open. ``.lock`` is held with ``flock`` for the sweep's lifetime and
+records the owner's pid, host and start time; the lock of a process that died is taken over.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import io
 import json
 import os
@@ -38,6 +39,7 @@ def atomic_write(path: str | os.PathLike, data: bytes | str, *, fsync: bool = Fa
         data = data.encode()
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; results are for everyone to read
         with os.fdopen(fd, "wb") as f:
             half = len(data) // 2
             f.write(data[:half])
@@ -54,6 +56,8 @@ def atomic_write(path: str | os.PathLike, data: bytes | str, *, fsync: bool = Fa
 
 
 _WRITES = {"n": 0}
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 
 
 def _fault_point() -> None:
@@ -90,69 +94,78 @@ def clean_temporaries(directory) -> int:
     return n
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class RunLock:
-    """``with RunLock(run_dir):`` -- exclusive use of a run directory by one sweep."""
+    """``with RunLock(run_dir):`` -- exclusive use of a run directory by one sweep.
+
+    The lock is a kernel ``flock`` on ``.lock``, held while the sweep runs: the kernel drops it
+    when the process dies, however it dies, so a stale lock is taken over without any race (two
+    processes finding the same stale lock cannot both win, as they could by renaming it away).
+    The file also records the owner's pid, host and start time for the message. A lock written
+    on another host is refused: its process cannot be checked from here.
+    """
 
     def __init__(self, directory):
         self.path = Path(directory) / ".lock"
         self.owned = False
+        self._fd: int | None = None
 
     def _describe(self) -> tuple[dict, str]:
-        try:
-            info = json.loads(self.path.read_text() or "{}")
-        except (OSError, ValueError):
-            info = {}
+        info: dict = {}
+        for _ in range(20):  # the owner writes its record just after taking the lock
+            try:
+                info = json.loads(self.path.read_text() or "{}")
+            except (OSError, ValueError):
+                info = {}
+            if info:
+                break
+            time.sleep(0.01)
         since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(info.get("time", 0)))
         return info, f"pid {info.get('pid', '?')} on {info.get('host', '?')} since {since}"
 
+    def _in_use(self, who: str) -> ConfigError:
+        return ConfigError(
+            "out",
+            f"{self.path.parent} is in use by another sweep ({who}); "
+            "wait for it or choose another --out",
+        )
+
     def acquire(self) -> RunLock:
         me = {"pid": os.getpid(), "host": socket.gethostname(), "time": time.time()}
-        for _ in range(3):
+        for _ in range(10):
             try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                info, who = self._describe()
-                stale = (
-                    info.get("host") == me["host"]
-                    and isinstance(info.get("pid"), int)
-                    and not _pid_alive(info["pid"])
-                )
-                if not info or stale:
-                    # Take over atomically: rename the stale lock away, then retry O_EXCL.
-                    with contextlib.suppress(FileNotFoundError):
-                        os.replace(self.path, self.path.with_name(f".lock.stale-{os.getpid()}"))
-                        os.unlink(self.path.with_name(f".lock.stale-{os.getpid()}"))
-                    continue
-                raise ConfigError(
-                    "out",
-                    f"{self.path.parent} is in use by another sweep ({who}); "
-                    "wait for it or choose another --out",
-                ) from None
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             except OSError as e:
                 if e.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
                     raise ConfigError("out", f"{self.path.parent} is not writable") from None
                 raise DiskError("out", f"could not lock {self.path.parent}: {e.strerror}") from None
-            with os.fdopen(fd, "w") as f:
-                json.dump(me, f)
-            self.owned = True
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                raise self._in_use(self._describe()[1]) from None
+            try:  # a releasing owner unlinks .lock: make sure ours is still the file there
+                same = os.path.samestat(os.fstat(fd), os.stat(self.path))
+            except FileNotFoundError:
+                same = False
+            if not same:
+                os.close(fd)
+                continue
+            info, who = self._describe()
+            if info.get("host", me["host"]) != me["host"]:
+                os.close(fd)
+                raise self._in_use(who)
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(me).encode(), 0)
+            self._fd, self.owned = fd, True
             return self
         raise ConfigError("out", f"could not take the lock on {self.path.parent}; try again")
 
     def release(self) -> None:
         if self.owned:
             with contextlib.suppress(FileNotFoundError):
-                self.path.unlink()
-            self.owned = False
+                self.path.unlink()  # before closing: a waiter then sees a new file, not ours
+            os.close(self._fd)
+            self._fd, self.owned = None, False
 
     def __enter__(self) -> RunLock:
         return self.acquire()

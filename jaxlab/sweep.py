@@ -36,7 +36,7 @@ from jaxlab import rundir
 from jaxlab.config import SweepConfig, config_hash, from_toml, to_toml
 from jaxlab.descent import Status
 from jaxlab.engine import ChunkResult, compile_all, make_plan, run_chunks
-from jaxlab.errors import ConfigError
+from jaxlab.errors import ConfigError, check_int
 
 __all__ = ["SweepResult", "load_run", "run_sweep"]
 
@@ -57,6 +57,28 @@ class SweepResult:
         import pandas as pd
 
         return pd.DataFrame(self.cells)
+
+    def select(self, **where) -> SweepResult:
+        """The sub-grid where the given axes hold one value each, e.g.
+        ``res.select(optimizer="adam")`` or ``res.select(widths="2-4-1")``: its cells, and a
+        config in which those settings are fixed, so heatmaps treat the rest as the grid."""
+        mask = np.ones(len(self.cells["n_runs"]), bool)
+        fixed = {}
+        for k, v in where.items():
+            if k not in self.cells:
+                raise ConfigError(
+                    k,
+                    f"not an axis of this sweep; axes: {', '.join(a.name for a in self.config.axes)}",
+                )
+            col = self.cells[k]
+            mask &= np.isclose(col, v) if col.dtype.kind == "f" else col == v
+            fixed[k] = [int(w) for w in v.split("-")] if k == "widths" else v
+        if not mask.any():
+            raise ConfigError(next(iter(where)), f"no cell has {where}")
+        cells = {k: c[mask] for k, c in self.cells.items() if k not in where}
+        # Per-run records keep their global indices, which the sub-grid's config does not
+        # describe: a selection carries cells only (what the heatmaps need).
+        return SweepResult(self.config.with_settings(**fixed), cells, None, self.meta, None)
 
     def cell(self, **where) -> dict:
         """The row of the cell whose axis values are ``where`` (nearest for numbers)."""
@@ -269,6 +291,12 @@ def run_sweep(
     """
     if cfg is None and not resume:
         cfg = SweepConfig()
+    if cfg is not None and not isinstance(cfg, SweepConfig):
+        raise ConfigError("cfg", f"expected a SweepConfig, or None to resume, got {cfg!r}")
+    if cfg is not None:
+        cfg = cfg.validate()  # before anything touches the disk (or takes the lock)
+    if n_devices is not None:
+        check_int("n_devices", n_devices, lo=1)
     n_proc, pid = jax.process_count(), jax.process_index()
     out_path = Path(out) if out is not None else None
     lock = None
