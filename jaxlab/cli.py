@@ -302,7 +302,19 @@ def make_parser() -> argparse.ArgumentParser:
     return p
 
 
+_PASS_THROUGH = {"bench": "jaxlab.bench", "gradcheck": "jaxlab.gradcheck"}
+
+
 def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in _PASS_THROUGH:  # these parse their own options (--help included)
+        import importlib
+
+        try:
+            return importlib.import_module(_PASS_THROUGH[argv[0]]).main(argv[1:])
+        except ConfigError as e:
+            sys.stderr.write(f"jaxlab {argv[0]}: error: {e}\n")
+            return EXIT_BAD_INPUT
     args = make_parser().parse_args(argv)
     try:
         return args.func(args)

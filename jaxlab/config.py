@@ -195,6 +195,8 @@ def parse_values(name: str, spec) -> Axis:
             )
         spacing, rng = next(iter(spec.items()))
         values = _range(name, spacing, rng)
+        if len(values) == 1:
+            spacing = "list"  # one value is a fixed setting: written back as a number
     elif (
         name == "widths"
         and isinstance(spec, list | tuple)

@@ -101,7 +101,7 @@ def default_chunk_size(cfg: SweepConfig, n_devices: int, platform: str) -> int:
             limit = jax.local_devices()[0].memory_stats()["bytes_limit"]
         except (KeyError, TypeError, IndexError):
             limit = 8 << 30
-        per_run = 4096 * max(1, cfg.setting("widths").values[0].__len__() - 2)
+        per_run = 4096 * max(1, max(len(w) for w in cfg.setting("widths").values) - 2)
         size = 2 ** int(math.log2(max(limit // 4 // per_run, 1 << 14))) * n_devices
         size = min(size, 1 << 24)
     size = -(-size // n_devices) * n_devices

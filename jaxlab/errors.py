@@ -26,7 +26,9 @@ class ConfigError(ValueError):
 
     def __init__(self, param: str, message: str):
         self.param = param
-        super().__init__(f"{param}: {message}")
+        text = f"{param}: {message}"
+        # One line whatever it quotes (a TOML key or a file name may hold a newline).
+        super().__init__(text.replace("\r", "\\r").replace("\n", "\\n"))
 
 
 def did_you_mean(name: str, allowed: Iterable[str]) -> str:

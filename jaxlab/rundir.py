@@ -17,15 +17,17 @@ import json
 import os
 import signal
 import socket
+import struct
 import tempfile
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
 
 from jaxlab.errors import ConfigError
 
-__all__ = ["RunLock", "atomic_write", "clean_temporaries", "load_npz", "save_npz"]
+__all__ = ["ChunkLog", "RunLock", "atomic_write", "clean_temporaries", "load_npz", "save_npz"]
 
 
 class DiskError(ConfigError):
@@ -94,6 +96,18 @@ def clean_temporaries(directory) -> int:
     return n
 
 
+def _alive(info: dict) -> bool:
+    if info.get("host") != socket.gethostname() or not isinstance(info.get("pid"), int):
+        return True  # another host's process cannot be checked from here
+    try:
+        os.kill(info["pid"], 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True
+    return True
+
+
 class RunLock:
     """``with RunLock(run_dir):`` -- exclusive use of a run directory by one sweep.
 
@@ -109,14 +123,17 @@ class RunLock:
         self.owned = False
         self._fd: int | None = None
 
-    def _describe(self) -> tuple[dict, str]:
+    def _describe(self, wait: bool = False) -> tuple[dict, str]:
         info: dict = {}
-        for _ in range(20):  # the owner writes its record just after taking the lock
+        for _ in range(20 if wait else 1):  # the owner writes its record just after locking
             try:
                 info = json.loads(self.path.read_text() or "{}")
             except (OSError, ValueError):
                 info = {}
-            if info:
+            if not isinstance(info, dict):
+                info = {}
+            # A new owner may not have replaced a dead one's record yet: wait for a live pid.
+            if not wait or (info and _alive(info)):
                 break
             time.sleep(0.01)
         since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(info.get("time", 0)))
@@ -128,6 +145,19 @@ class RunLock:
             f"{self.path.parent} is in use by another sweep ({who}); "
             "wait for it or choose another --out",
         )
+
+    def check_free(self) -> None:
+        """Raise the "in use" error if a live sweep holds this lock; touches nothing."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except OSError:
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            raise self._in_use(self._describe(wait=True)[1]) from None
+        finally:
+            os.close(fd)
 
     def acquire(self) -> RunLock:
         me = {"pid": os.getpid(), "host": socket.gethostname(), "time": time.time()}
@@ -142,7 +172,7 @@ class RunLock:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
                 os.close(fd)
-                raise self._in_use(self._describe()[1]) from None
+                raise self._in_use(self._describe(wait=True)[1]) from None
             try:  # a releasing owner unlinks .lock: make sure ours is still the file there
                 same = os.path.samestat(os.fstat(fd), os.stat(self.path))
             except FileNotFoundError:
@@ -172,3 +202,62 @@ class RunLock:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+class ChunkLog:
+    """An append-only log of finished chunks, so that each chunk is on disk the moment it is done
+    at the cost of a small append (its rows only), not a rewrite of the whole state.
+
+    A record is ``magic, task, first_cell, payload length, crc32`` then the payload (an ``.npz``
+    of the chunk's arrays). A record cut short by a crash fails its length or checksum and is
+    dropped with everything after it; :meth:`read` returns the whole records in order and cuts
+    such a tail off the file.
+    """
+
+    _HEAD = struct.Struct("<4sqqqI")
+    _MAGIC = b"JXLB"
+
+    def __init__(self, path):
+        self.path = Path(path)
+
+    def append(self, task: int, first_cell: int, **arrays) -> None:
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        payload = buf.getvalue()
+        head = self._HEAD.pack(self._MAGIC, task, first_cell, len(payload), zlib.crc32(payload))
+        record = head + payload
+        try:
+            with open(self.path, "ab") as f:
+                half = len(record) // 2
+                f.write(record[:half])
+                f.flush()
+                _fault_point()
+                f.write(record[half:])
+                f.flush()
+        except OSError as e:
+            raise DiskError("out", f"could not write {self.path}: {e.strerror or e}") from None
+
+    def read(self) -> list[tuple[int, int, dict]]:
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            return []
+        out, k, n = [], 0, self._HEAD.size
+        while k + n <= len(data):
+            magic, task, first, size, crc = self._HEAD.unpack_from(data, k)
+            payload = data[k + n : k + n + size]
+            if magic != self._MAGIC or len(payload) != size or zlib.crc32(payload) != crc:
+                break  # torn tail: a crash mid-append
+            with np.load(io.BytesIO(payload), allow_pickle=False) as z:
+                out.append((task, first, {key: z[key] for key in z.files}))
+            k += n + size
+        if k < len(data):  # drop the torn tail, so that new records follow whole ones
+            try:
+                os.truncate(self.path, k)
+            except OSError as e:
+                raise DiskError("out", f"could not repair {self.path}: {e.strerror or e}") from None
+        return out
+
+    def reset(self) -> None:
+        """Empty the log (after its records went into a checkpoint)."""
+        atomic_write(self.path, b"")

@@ -25,7 +25,7 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import jax
@@ -41,6 +41,7 @@ from jaxlab.errors import ConfigError, check_int
 __all__ = ["SweepResult", "load_run", "run_sweep"]
 
 STATE_VERSION = 1
+CHECKPOINT_SECONDS = 2.0  # full-state rewrites; every chunk is appended to the log at once
 
 
 @dataclass
@@ -266,6 +267,7 @@ def _prepare_dir(out: Path, cfg: SweepConfig | None, resume: bool) -> SweepConfi
             )
         return saved
     if out.is_dir() and any(p.name in ("config.toml", "cells.csv") for p in out.iterdir()):
+        rundir.RunLock(out).check_free()  # a sweep running there: say whose
         raise ConfigError(
             "out",
             f"{out} already holds a sweep; use --resume {out} to continue it, or another --out",
@@ -326,12 +328,15 @@ def run_sweep(
 def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks) -> SweepResult:
     local = jax.local_devices()
     nd = len(local) if n_devices is None else max(1, min(int(n_devices), len(local)))
+    if cfg.chunk_size and cfg.chunk_size % nd:  # a resumed sweep keeps its chunks
+        nd = max(d for d in range(1, nd + 1) if cfg.chunk_size % d == 0)
     plan = make_plan(cfg, nd, local[0].platform)
+    # Keep the resolved chunk size in config.toml: a resume must cut the same chunks.
+    cfg = replace(cfg, chunk_size=plan.chunk_size)
     if out is not None and pid == 0:
         rundir.clean_temporaries(out)
         if not (out / "config.toml").exists():
             rundir.atomic_write(out / "config.toml", to_toml(cfg))
-    # Keep the resolved chunk size: a resumed sweep must cut the same chunks.
     mine = [t for t in plan.tasks if t.index % n_proc == pid]
     max_steps = max(s.max_steps for s in plan.combos)
     agg = A.Aggregates.zeros(cfg.n_cells, max_steps)
@@ -347,6 +352,12 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
             raise ConfigError("resume", f"{state_path} belongs to another sweep or engine version")
         done = int(st["done"])
         agg = A.Aggregates(*(st[f] for f in A.Aggregates._fields))
+    log = rundir.ChunkLog(state_path.with_suffix(".log")) if state_path is not None else None
+    if log is not None:
+        for task, first, rows in log.read():  # chunks finished after the last checkpoint
+            if done < len(mine) and task == mine[done].index:
+                agg.add_rows(first, A.Aggregates(*(rows[f] for f in A.Aggregates._fields)))
+                done += 1
     runs_dir = out / "runs" if (out is not None and cfg.keep_runs) else None
     if runs_dir is not None:
         runs_dir.mkdir(exist_ok=True)
@@ -357,6 +368,17 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
     t_compile = compile_all(plan, local[:nd])
     t0 = time.perf_counter()
     counter = {"done": done}
+    last_checkpoint = [time.perf_counter()]
+
+    def checkpoint():
+        if state_path is None:
+            return
+        rundir.save_npz(
+            state_path, version=STATE_VERSION, config_hash=config_hash(cfg),
+            chunk_size=plan.chunk_size, done=counter["done"], **agg._asdict(),
+        )  # fmt: skip
+        log.reset()
+        last_checkpoint[0] = time.perf_counter()
 
     def on_chunk(r: ChunkResult):
         agg.add_rows(r.first_cell, r.agg)
@@ -366,11 +388,12 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
             else:
                 mem_runs.append(r.runs)
         counter["done"] += 1
-        if state_path is not None:
-            rundir.save_npz(
-                state_path, version=STATE_VERSION, config_hash=config_hash(cfg),
-                chunk_size=plan.chunk_size, done=counter["done"], **agg._asdict(),
-            )  # fmt: skip
+        if log is not None:
+            # The chunk is on disk now (a small append); the full state is rewritten at most
+            # every CHECKPOINT_SECONDS, and then the log is emptied.
+            log.append(r.task.index, r.first_cell, **r.agg._asdict())
+            if time.perf_counter() - last_checkpoint[0] >= CHECKPOINT_SECONDS:
+                checkpoint()
         bar.update(r.task.stop - r.task.start, already)
         if stop_after_chunks is not None and counter["done"] - done >= stop_after_chunks:
             raise _StopNow
@@ -381,12 +404,14 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
         try:
             run_chunks(plan, todo, local[:nd], on_chunk)
         except _StopNow:
+            checkpoint()
             bar.close()
             where = f" {out}" if out is not None else ""
             raise SweepInterrupted(
                 f"sweep stopped after {counter['done']} of {len(mine)} chunks; "
                 f"continue with: jaxlab sweep --resume{where}"
             ) from None
+    checkpoint()
     bar.close()
     t_run = time.perf_counter() - t0
     if n_proc > 1:

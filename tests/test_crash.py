@@ -52,6 +52,12 @@ def reference(tmp_path_factory, env):
     return out
 
 
+def _running(out: Path) -> bool:
+    """A chunk has finished: its record is in the log (or a checkpoint exists)."""
+    log = out / "state.log"
+    return (log.exists() and log.stat().st_size > 0) or (out / "state.npz").exists()
+
+
 def _finish(out: Path):
     """Resume in this process (results do not depend on the device count)."""
     if not (out / "config.toml").exists():  # killed while writing the very first file
@@ -69,9 +75,8 @@ def _assert_identical(out: Path, reference: Path):
 def test_sigkill_mid_sweep_then_resume(tmp_path, env, reference):
     out = tmp_path / "run"
     p = _start(out, env, "--n-runs", "4096", "--chunk-size", "64")
-    state = out / "state.npz"
     deadline = time.time() + 120
-    while not state.exists() and time.time() < deadline and p.poll() is None:
+    while not _running(out) and time.time() < deadline and p.poll() is None:
         time.sleep(0.01)
     p.send_signal(signal.SIGKILL)
     rc, _ = _wait(p)
@@ -103,7 +108,7 @@ def test_twenty_kills(tmp_path, env, reference):
             rc, _ = _wait(_start(out, env, fault=at))
         else:
             p = _start(out, env)
-            while not (out / "state.npz").exists() and p.poll() is None:
+            while not _running(out) and p.poll() is None:
                 time.sleep(0.002)
             time.sleep(0.05 * at)  # somewhere in the ~0.1 s of chunks after the first
             p.send_signal(signal.SIGKILL)
@@ -120,9 +125,8 @@ def test_twenty_kills(tmp_path, env, reference):
 def test_ctrl_c_stops_at_chunk_boundary(tmp_path, env):
     out = tmp_path / "run"
     p = _start(out, env, "--n-runs", "20000", "--chunk-size", "64", "--max-steps", "100")
-    state = out / "state.npz"
     deadline = time.time() + 120
-    while not state.exists() and time.time() < deadline and p.poll() is None:
+    while not _running(out) and time.time() < deadline and p.poll() is None:
         time.sleep(0.01)
     p.send_signal(signal.SIGINT)
     rc, err = _wait(p, 120)

@@ -30,9 +30,25 @@ def test_two_processes_match_one(tmp_path):
     args = ARGS
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "jaxlab", "sweep", "--out", str(out), *args,
-             "--processes", "2", "--process-id", str(i), "--coordinator", f"127.0.0.1:{port}"],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-m",
+                "jaxlab",
+                "sweep",
+                "--out",
+                str(out),
+                *args,
+                "--processes",
+                "2",
+                "--process-id",
+                str(i),
+                "--coordinator",
+                f"127.0.0.1:{port}",
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )  # fmt: skip
         for i in range(2)
     ]
@@ -43,8 +59,12 @@ def test_two_processes_match_one(tmp_path):
     assert (out / "state-p0.npz").is_file() and (out / "state-p1.npz").is_file()
     meta = json.loads((out / "meta.json").read_text())
     assert meta["devices"]["processes"] == 2
-    single = run_sweep(from_toml((out / "config.toml").read_text()), tmp_path / "one",
-                       figures=False, progress=False)
+    single = run_sweep(
+        from_toml((out / "config.toml").read_text()),
+        tmp_path / "one",
+        figures=False,
+        progress=False,
+    )
     assert (out / "cells.csv").read_bytes() == (single.run_dir / "cells.csv").read_bytes()
 
 
