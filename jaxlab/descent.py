@@ -135,7 +135,9 @@ def descend(
         # A select, not `p + active * u`: a stopped run's update may be inf (0 * inf = nan).
         params = jax.tree.map(lambda p, u: jnp.where(running, p + u, p), s.params, updates)
         value, grad = value_and_grad(params)
-        finite = jnp.isfinite(value) & _all_finite(params)
+        # The value alone, each step: a non-finite parameter makes the value or the next
+        # gradient non-finite; one that does not (a saturated unit) is caught at the end.
+        finite = jnp.isfinite(value)
         fired = (s.value - value) < tol  # False for NaN: caught by `finite`
         status = jnp.where(
             running & ~finite,
@@ -158,9 +160,10 @@ def descend(
         return new, ((params, value) if trajectory else None)
 
     final, ys = lax.scan(step, state, None, length=max_steps)
+    status = jnp.where(_all_finite(final.params), final.status, Status.DIVERGED).astype(jnp.int32)
     traj = None
     if trajectory:
         pts, vals = ys
         pts = jax.tree.map(lambda a, p: jnp.concatenate([a[None], p]), params0, pts)
         traj = (pts, jnp.concatenate([value0[None], vals]))
-    return DescentResult(final.params, final.value, final.steps, final.status, traj)
+    return DescentResult(final.params, final.value, final.steps, status, traj)

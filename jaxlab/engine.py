@@ -41,7 +41,7 @@ __all__ = [
     "replay",
 ]
 
-CPU_RUNS_PER_DEVICE = 8192  # keeps a chunk's working set in cache (lab network: ~1 MB/device)
+CPU_RUNS_PER_DEVICE = 32768  # measured best of 2k/8k/32k per device (experiments/PERFORMANCE.md)
 _DEFAULTS = {"lr": 1.0, "scale": 1.0, "momentum": 0.9, "x1": math.nan, "x2": math.nan}
 
 
