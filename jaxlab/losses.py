@@ -59,6 +59,9 @@ def bce_lab(f, y):
 
 
 def bce_logit(z, y):
-    """Mean binary cross-entropy from logits ``z`` (n,): ``mean(softplus(z) - y z)``. Never NaN
-    for finite ``z``."""
-    return jnp.mean(softplus(z) - y * z)
+    """Mean binary cross-entropy from logits ``z`` (n,): ``mean(softplus(z) - y z)``, computed as
+    ``y softplus(-z) + (1 - y) softplus(z)`` with each term dropped where its weight is 0, so it
+    is never NaN, even where ``z`` itself overflowed to +-inf."""
+    pos = jnp.where(y > 0, y * softplus(-z), 0.0)
+    neg = jnp.where(y < 1, (1.0 - y) * softplus(z), 0.0)
+    return jnp.mean(pos + neg)

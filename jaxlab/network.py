@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxlab.errors import ConfigError
+from jaxlab.errors import ConfigError, check_finite_positive
 from jaxlab.losses import bce_lab, bce_logit, sigmoid
 
 __all__ = [
@@ -123,6 +123,8 @@ def init_params(key, widths=LAB_WIDTHS, scale=1.0, dtype=None) -> tuple[Dense, .
     vector order, so the same key gives the same network whatever the dtype's layout.
     """
     widths = check_widths(widths)
+    if not isinstance(scale, jax.Array):
+        check_finite_positive("scale", scale)
     dtype = dtype or jnp.result_type(float)
     z = jax.random.normal(key, (n_params(widths),), dtype=dtype)
     return from_vector(jnp.asarray(scale, dtype) * z, widths)

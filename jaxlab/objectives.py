@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxlab.descent import DescentResult, descend, gd
-from jaxlab.errors import check_choice
+from jaxlab.errors import ConfigError, check_choice
 
 __all__ = ["OBJECTIVES", "Objective", "get_objective", "minimize"]
 
@@ -225,6 +225,8 @@ def minimize(
     obj = get_objective(objective) if isinstance(objective, str) else objective
     f = obj.fn(method)
     x0 = jnp.asarray(x0, dtype=jnp.result_type(float))
+    if x0.shape != (2,):
+        raise ConfigError("x0", f"expected a start point of shape (2,), got shape {x0.shape}")
     return descend(
         jax.value_and_grad(f),
         x0,

@@ -9,7 +9,7 @@ import jax
 import optax
 
 from jaxlab.descent import TOL, DescentResult, check_learning_rate, descend
-from jaxlab.errors import check_choice, check_finite_positive
+from jaxlab.errors import ConfigError, check_choice, check_finite_positive
 from jaxlab.gradients import network_loss
 from jaxlab.network import LAB_DATA, Dataset, check_widths
 
@@ -33,10 +33,20 @@ def make_optimizer(
     if name == "gd":
         return optax.sgd(lr)
     if name == "momentum":
-        if not isinstance(momentum, jax.Array):
-            check_finite_positive("momentum", momentum, allow_zero=True)
+        _check_unit("momentum", momentum)
         return optax.sgd(lr, momentum=momentum)
+    _check_unit("b1", b1)
+    _check_unit("b2", b2)
     return optax.adam(lr, b1=b1, b2=b2)
+
+
+def _check_unit(param: str, value) -> None:
+    """A decay rate in [0, 1) (traced arrays are checked where they are made: the config)."""
+    if isinstance(value, jax.Array):
+        return
+    v = check_finite_positive(param, value, allow_zero=True)
+    if v >= 1:
+        raise ConfigError(param, f"expected a number in [0, 1), got {value!r}")
 
 
 def train(

@@ -99,8 +99,9 @@ def unrolled_loss(data: Dataset, widths, kind: str = "lab", method: str = "autod
 
     def point_loss(z, y):
         if kind == "logit":
-            sp = softplus(z)
-            return sp if y == 0.0 else (sp - z if y == 1.0 else sp - y * z)
+            if y == 0.0:
+                return softplus(z)
+            return softplus(-z) if y == 1.0 else y * softplus(-z) + (1.0 - y) * softplus(z)
         f = sigmoid(z)
         if y == 1.0:
             return -jnp.log(f + EPS)
