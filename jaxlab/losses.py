@@ -43,9 +43,10 @@ def one_minus(f):
     Under ``jit`` XLA's simplifier folds ``(1 - f) + 1e-15`` into ``(1 + 1e-15) - f``, which is
     ``1 - f`` in float32: the lab's epsilon vanishes and ``log(1 - f + eps)`` becomes ``-inf``
     (the loss ``inf``, the gradient NaN) where the lab's own arithmetic gives 34.5. The
-    ``maximum`` is the identity on [0, 1] and blocks the fold.
+    ``abs`` is the identity on [0, 1] and blocks the fold (``maximum(1 - f, 0)`` does too, but
+    its tie-breaking derivative cost 12% of the engine's throughput).
     """
-    return jnp.maximum(1.0 - f, 0.0)
+    return jnp.abs(1.0 - f)
 
 
 def softplus(z):

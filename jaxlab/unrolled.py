@@ -98,23 +98,26 @@ def unrolled_loss(data: Dataset, widths, kind: str = "lab", method: str = "autod
             acts.append(h)
 
     def point_loss(z, y):
+        """The point's loss and what its backward rule needs: ``f_out`` (lab) or ``z`` (logit)."""
         if kind == "logit":
             if y == 0.0:
-                return softplus(z)
-            return softplus(-z) if y == 1.0 else y * softplus(-z) + (1.0 - y) * softplus(z)
+                return softplus(z), z
+            loss = softplus(-z) if y == 1.0 else y * softplus(-z) + (1.0 - y) * softplus(z)
+            return loss, z
         f = sigmoid(z)
         if y == 1.0:
-            return -jnp.log(f + EPS)
+            return -jnp.log(f + EPS), f
         if y == 0.0:
-            return -jnp.log(one_minus(f) + EPS)
-        return -(y * jnp.log(f + EPS) + (1.0 - y) * jnp.log(one_minus(f) + EPS))
+            return -jnp.log(one_minus(f) + EPS), f
+        return -(y * jnp.log(f + EPS) + (1.0 - y) * jnp.log(one_minus(f) + EPS)), f
 
     def forward(vec):
         total, res = 0.0, []
         for x, y in zip(xs, ys):
             acts, z = point(vec, x)
-            total = total + point_loss(z, y)
-            res.append((acts, z))
+            loss, saved = point_loss(z, y)
+            total = total + loss
+            res.append((acts, saved))
         return total / n, res
 
     def loss(vec):
@@ -139,12 +142,18 @@ def unrolled_loss(data: Dataset, widths, kind: str = "lab", method: str = "autod
             if v is not None:
                 grads[k] = v if grads[k] is None else grads[k] + v
 
-        for (x, y), (acts, z) in zip(zip(xs, ys), res):
-            f_out = sigmoid(z)
+        for (x, y), (acts, kept) in zip(zip(xs, ys), res):
             if kind == "logit":
-                dL_dfin = f_out - y  # dL/dfout * dfout/dfin collapses
+                dL_dfin = sigmoid(kept) - y  # dL/dfout * dfout/dfin collapses
             else:
-                dL_dfout = -y / (f_out + EPS) + (1.0 - y) / (one_minus(f_out) + EPS)  # Q1
+                f_out = kept
+                # Q1, -y / (f + eps) + (1 - y) / (1 - f + eps), with a 0/1 label folded in
+                if y == 1.0:
+                    dL_dfout = -1.0 / (f_out + EPS)
+                elif y == 0.0:
+                    dL_dfout = 1.0 / (one_minus(f_out) + EPS)
+                else:
+                    dL_dfout = -y / (f_out + EPS) + (1.0 - y) / (one_minus(f_out) + EPS)
                 dL_dfin = dL_dfout * (f_out * (1.0 - f_out))  # Q2, Q3
             deltas = [g * dL_dfin / n]
             for li in range(len(layout) - 1, -1, -1):
