@@ -3,9 +3,22 @@ simulated CPU devices so sharded code is exercised without hardware."""
 
 import os
 
-os.environ.setdefault("XLA_FLAGS", "")
-import jax  # noqa: E402
+import jax
+import pytest
 
 jax.config.update("jax_num_cpu_devices", 8)
 jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_numpy_rank_promotion", "raise")
+
+
+@pytest.fixture(scope="session")
+def env(tmp_path_factory):
+    """Environment for `python -m jaxlab` subprocesses: a shared persistent compilation cache
+    (each process would otherwise spend seconds compiling the same programs), no fault
+    injection, no XLA flags inherited."""
+    e = dict(os.environ)
+    e["JAX_COMPILATION_CACHE_DIR"] = str(tmp_path_factory.mktemp("jax-cache"))
+    e["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+    for k in ("XLA_FLAGS", "JAXLAB_FAULT_FAIL_AT_WRITE", "JAXLAB_FAULT_KILL_AT_WRITE"):
+        e.pop(k, None)
+    return e

@@ -1,7 +1,6 @@
 """Crashes: SIGKILL at random moments (during writes too) and Ctrl-C, then resume; the final
 results must be bit-identical to an uninterrupted sweep, with no temporary files left."""
 
-import os
 import random
 import signal
 import subprocess
@@ -18,15 +17,6 @@ ARGS = [
     "--n-runs", "64", "--lr", "0.3:3:4:log", "--scale", "0.5,2", "--max-steps", "30",
     "--chunk-size", "16", "--keep-runs", "--no-figures", "--quiet", "--devices", "2",
 ]  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def env(tmp_path_factory):
-    e = dict(os.environ)
-    e["JAX_COMPILATION_CACHE_DIR"] = str(tmp_path_factory.mktemp("jax-cache"))
-    e["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
-    e.pop("XLA_FLAGS", None)
-    return e
 
 
 def _start(out, env, *extra, fault=None):

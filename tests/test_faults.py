@@ -255,16 +255,6 @@ def test_lock_of_another_host_is_refused(tmp_path):
     assert (tmp_path / ".lock").exists()
 
 
-@pytest.fixture(scope="module")
-def env(tmp_path_factory):
-    e = dict(os.environ)
-    e["JAX_COMPILATION_CACHE_DIR"] = str(tmp_path_factory.mktemp("jax-cache"))
-    e["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
-    e.pop("XLA_FLAGS", None)
-    e.pop("JAXLAB_FAULT_FAIL_AT_WRITE", None)
-    return e
-
-
 def _start(out, env):
     cmd = [sys.executable, "-m", "jaxlab", "sweep", "--out", str(out), *CLI_BASE]
     return subprocess.Popen(
