@@ -76,6 +76,12 @@ def test_numpy_peer_in_the_same_run(tmp_path):
     ],
 )
 def test_bad_options_are_config_errors(tmp_path, argv, param):
+    if param == "torch-python":  # a peers folder that exists, so the python is what is wrong
+        peers = tmp_path / "peers"
+        peers.mkdir()
+        for name in ("common.py", "numpy_batched.py", "seed_loop.py", "torch_vmap.py"):
+            (peers / name).write_text("")
+        argv = [*argv, "--peers-dir", str(peers)]
     with pytest.raises(ConfigError) as e:
         bench.main([*argv, "--out", str(tmp_path / "x")])
     assert e.value.param == param and "\n" not in str(e.value)
