@@ -26,7 +26,7 @@ from jaxlab.gradients import METHODS
 from jaxlab.losses import EPS, LOSSES, one_minus, sigmoid, softplus
 from jaxlab.network import Dataset, check_widths, n_params
 
-__all__ = ["fits", "unrolled_loss"]
+__all__ = ["fits", "neg_sum_log", "unrolled_loss"]
 
 MAX_TERMS = 4096  # n_points * n_params above which the array form is used instead
 
@@ -56,6 +56,55 @@ def _scaled(h, d):
             return None
         return d if h == 1.0 else (-d if h == -1.0 else h * d)
     return h * d
+
+
+_LOG_BLOCK = 60  # mantissas in [0.5, 1): a product of 60 stays above 2**-60, normal in float32
+
+
+@jax.custom_jvp
+def neg_sum_log(terms):
+    """``-sum(log(t) for t in terms)`` for positive arrays, with one ``log`` per 60 terms.
+
+    ``frexp`` splits each term into a mantissa in [0.5, 1) and an exponent; the mantissas are
+    multiplied (no underflow) and the exponents added, so the sum of logs is ``log(prod m) +
+    (sum e) log 2``. Same value up to a few ulps; ``log`` is the costliest operation of the
+    lab's loss (5 of them per restart-step, half of the engine's time), ``frexp`` a few bit
+    operations. A NaN or inf term gives a NaN or inf sum, as the logs would.
+    """
+    total = 0.0
+    for k in range(0, len(terms), _LOG_BLOCK):
+        prod, expo = 1.0, 0
+        for t in terms[k : k + _LOG_BLOCK]:
+            m, e = _frexp_normal(t)
+            prod = prod * m
+            expo = expo + e
+        total = total - (jnp.log(prod) + expo.astype(prod.dtype) * _LN2)
+    # inf or NaN terms: the bit tricks above would read them as finite numbers.
+    return total + 0.0 * sum(terms)
+
+
+def _frexp_normal(t):
+    """``frexp`` for positive normal floats (the terms are >= 1e-15): mantissa and exponent
+    straight from the bits, without ``jnp.frexp``'s handling of zeros and subnormals."""
+    info = jnp.finfo(t.dtype)
+    nbits = info.bits
+    mant = info.nmant
+    itype = jnp.int32 if nbits == 32 else jnp.int64
+    bits = jax.lax.bitcast_convert_type(t, itype)
+    bias = (1 << (nbits - mant - 2)) - 1  # 127 or 1023
+    e = (bits >> mant) - (bias - 1)  # the sign bit is 0 for positive numbers
+    half = (bias - 1) << mant  # the bits of 0.5
+    m = jax.lax.bitcast_convert_type((bits & ((1 << mant) - 1)) | half, t.dtype)
+    return m, e
+
+
+@neg_sum_log.defjvp
+def _neg_sum_log_jvp(primals, tangents):
+    (terms,), (dots,) = primals, tangents
+    return neg_sum_log(terms), -sum(d / t for t, d in zip(terms, dots))
+
+
+_LN2 = 0.6931471805599453
 
 
 def _layout(widths):
@@ -98,26 +147,33 @@ def unrolled_loss(data: Dataset, widths, kind: str = "lab", method: str = "autod
             acts.append(h)
 
     def point_loss(z, y):
-        """The point's loss and what its backward rule needs: ``f_out`` (lab) or ``z`` (logit)."""
+        """The point's loss, or for the lab's loss with a 0/1 label the argument ``a`` of its
+        ``-log(a)`` (summed with one log, see :func:`neg_sum_log`); and what the backward rule
+        needs: ``f_out`` (lab) or ``z`` (logit)."""
         if kind == "logit":
             if y == 0.0:
-                return softplus(z), z
+                return softplus(z), None, z
             loss = softplus(-z) if y == 1.0 else y * softplus(-z) + (1.0 - y) * softplus(z)
-            return loss, z
+            return loss, None, z
         f = sigmoid(z)
         if y == 1.0:
-            return -jnp.log(f + EPS), f
+            return None, f + EPS, f
         if y == 0.0:
-            return -jnp.log(one_minus(f) + EPS), f
-        return -(y * jnp.log(f + EPS) + (1.0 - y) * jnp.log(one_minus(f) + EPS)), f
+            return None, one_minus(f) + EPS, f
+        return -(y * jnp.log(f + EPS) + (1.0 - y) * jnp.log(one_minus(f) + EPS)), None, f
 
     def forward(vec):
-        total, res = 0.0, []
+        total, args, res = 0.0, [], []
         for x, y in zip(xs, ys):
             acts, z = point(vec, x)
-            loss, saved = point_loss(z, y)
-            total = total + loss
+            loss, arg, saved = point_loss(z, y)
+            if arg is None:
+                total = total + loss
+            else:
+                args.append(arg)
             res.append((acts, saved))
+        if args:
+            total = total + neg_sum_log(tuple(args))
         return total / n, res
 
     def loss(vec):
