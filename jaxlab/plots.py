@@ -590,7 +590,8 @@ def basin_map(res, path, max_panels: int = 6) -> str:
     others = [i for i in range(len(shape)) if i not in (ix1, ix2)]
     combos = list(np.ndindex(*[shape[i] for i in others])) or [()]
     if len(combos) > max_panels:
-        combos = [combos[i] for i in np.unique(np.linspace(0, len(combos) - 1, max_panels).round())]
+        picks = np.unique(np.linspace(0, len(combos) - 1, max_panels).round().astype(int))
+        combos = [combos[int(i)] for i in picks]
     colours = [colormaps["tab10"](i % 10) for i in range(len(mins))] + [_NAN_GREY, "black"]
     cmap = ListedColormap(colours).with_extremes(bad="white")
     norm = BoundaryNorm(np.arange(len(colours) + 1) - 0.5, len(colours))

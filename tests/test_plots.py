@@ -148,3 +148,13 @@ def test_figures_check_the_problem(net_run, obj_run, tmp_path):
         plots.boundary_atlas(obj_run, tmp_path / "b.png")
     with pytest.raises(ConfigError, match="objective sweeps only"):
         plots.basin_map(net_run, tmp_path / "b.png")
+
+
+def test_quadratic_preset_draws_its_basins(tmp_path):
+    """The built-in Exercise 1 sweep: 19 learning rates, more than the basin map's panels."""
+    from jaxlab.presets import preset
+
+    res = run_sweep(preset("quadratic"), tmp_path / "run", progress=False)
+    assert "basins.png" in res.meta["figures"] and "success_rate.png" in res.meta["figures"]
+    png = (tmp_path / "run" / "basins.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
