@@ -306,10 +306,9 @@ def test_second_process_refused_first_finishes(tmp_path, env, reference):
 def test_stale_lock_of_killed_sweep_is_taken_over(tmp_path, env, reference, capsys):
     out = tmp_path / "run"
     p = _start(out, env)
-    try:
-        _wait_for(
-            lambda: (out / "state.log").exists() and (out / "state.log").stat().st_size > 0, p
-        )
+    try:  # the lock is taken and config.toml written before the compile: stop it there
+        _wait_for(lambda: _lock_written(out) and (out / "config.toml").exists(), p)
+        p.send_signal(signal.SIGSTOP)
     finally:
         p.send_signal(signal.SIGKILL)
     p.communicate(timeout=60)
