@@ -39,6 +39,7 @@ __all__ = [
     "compile_all",
     "default_chunk_size",
     "replay",
+    "replay_many",
 ]
 
 CPU_RUNS_PER_DEVICE = 32768  # measured best of 2k/8k/32k per device (experiments/PERFORMANCE.md)
@@ -283,14 +284,58 @@ def compile_all(plan: Plan, devices=None) -> float:
     return COMPILE_STATS["seconds"] - before
 
 
+def _restart_inputs(plan: Plan, runs) -> tuple[dict, jax.Array]:
+    """Traced settings (dict of (n,) arrays) and keys (n,) of the restarts ``runs``: exactly
+    what the sweep gave them."""
+    cfg = plan.config
+    for r in runs:
+        if not 0 <= r < cfg.total_runs:
+            raise ValueError(f"run: expected an index in [0, {cfg.total_runs}), got {r}")
+    hps = [plan.hparams(r, r + 1) for r in runs]
+    hp = {k: jnp.asarray(np.concatenate([h[k] for h in hps])) for k in hps[0]}
+    root = jax.random.key(cfg.seed)
+    keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(root, jnp.asarray(runs, jnp.uint32))
+    return hp, keys
+
+
+def _combo_of(plan: Plan, run: int) -> int:
+    return run // (plan.cells_per_combo * plan.config.n_runs)
+
+
 def replay(plan: Plan, run: int, trajectory: bool = False):
     """Recompute restart ``run`` (a global index) alone: ``(spec, hparams, DescentResult,
     final params)``. Used for figures of chosen restarts (decision boundaries, trajectories)."""
-    cfg = plan.config
-    if not 0 <= run < cfg.total_runs:
-        raise ValueError(f"run: expected an index in [0, {cfg.total_runs}), got {run}")
-    spec = plan.combos[run // (plan.cells_per_combo * cfg.n_runs)]
-    hp = {k: jnp.asarray(v[0]) for k, v in plan.hparams(run, run + 1).items()}
-    key = jax.random.fold_in(jax.random.key(cfg.seed), np.uint32(run))
-    res, _ = train_one(spec, hp, key, trajectory=trajectory)
+    spec = plan.combos[_combo_of(plan, run)]
+    hp, keys = _restart_inputs(plan, [run])
+    hp = {k: v[0] for k, v in hp.items()}
+    res, _ = train_one(spec, hp, keys[0], trajectory=trajectory)
     return spec, hp, res, final_params(spec, res.params)
+
+
+@functools.lru_cache(maxsize=32)
+def _replay_program(spec: RunSpec, fn: Callable) -> Callable:
+    def one(hp, key, extra):
+        res, _ = train_one(spec, hp, key)
+        return fn(spec, res, final_params(spec, res.params), *extra)
+
+    return jax.jit(jax.vmap(one, in_axes=(0, 0, None)))
+
+
+def replay_many(plan: Plan, runs, fn: Callable, extra: tuple = ()) -> dict:
+    """Recompute several restarts, one compiled and vmapped call per static combination.
+
+    Returns ``{run: (spec, hparams, fn(spec, DescentResult, final params, *extra))}`` with
+    numpy values. ``fn`` should be a module-level function (the compiled program is cached per
+    ``(spec, fn)``); batches are padded to a multiple of 16 so their sizes share compiles.
+    """
+    out = {}
+    for c in sorted({_combo_of(plan, r) for r in runs}):
+        mine = [r for r in runs if _combo_of(plan, r) == c]
+        padded = mine + mine[:1] * (-len(mine) % 16)
+        hp, keys = _restart_inputs(plan, padded)
+        spec = plan.combos[c]
+        values = jax.device_get(_replay_program(spec, fn)(hp, keys, tuple(extra)))
+        for j, r in enumerate(mine):
+            row_hp = {k: float(v[j]) for k, v in hp.items()}
+            out[r] = (spec, row_hp, jax.tree.map(lambda a, j=j: np.asarray(a[j]), values))
+    return out

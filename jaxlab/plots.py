@@ -13,7 +13,6 @@ notebook or a long-running process. PNGs are written atomically (:func:`jaxlab.r
 
 from __future__ import annotations
 
-import functools
 import io
 import math
 import textwrap
@@ -384,54 +383,32 @@ def _default_cells(res) -> list[int]:
     return cells
 
 
-@functools.lru_cache(maxsize=16)
-def _replay_fn(spec):
-    """``f(hp, keys, xy) -> (final loss, status, P(class 1) on xy)``, vmapped over restarts;
-    cached per static spec so redrawing does not recompile."""
-    import jax
-
+def _boundary_outputs(spec, res, params, xy):
+    """Per replayed restart: final loss, status, and P(class 1) on the points ``xy``."""
     from jaxlab.network import predict
-    from jaxlab.problems import final_params, train_one
 
-    def one(h, k, xy):
-        res = train_one(spec, h, k)[0]
-        params = final_params(spec, res.params)
-        return res.value, res.status, predict(params, xy.astype(res.value.dtype))
-
-    return jax.jit(jax.vmap(one, in_axes=(0, 0, None)))
+    return res.value, res.status, predict(params, xy.astype(res.value.dtype))
 
 
 def _replay_many(plan, runs: list[int], xy: np.ndarray):
-    """:func:`jaxlab.engine.replay` for several restarts at once, with each final network's
-    predicted probabilities on ``xy`` (m, 2): one compiled, vmapped call per static combination
-    instead of one un-jitted run (and dozens of small compiles) each. Same keys and settings as
-    the sweep, so the same outcomes."""
-    import jax
+    """Several restarts recomputed at once (:func:`jaxlab.engine.replay_many`), with each
+    final network's predicted probabilities on ``xy`` (m, 2). Same keys and settings as the
+    sweep, so the same outcomes."""
     import jax.numpy as jnp
 
-    cfg = plan.config
-    per_combo = plan.cells_per_combo * cfg.n_runs
-    out = {}
-    for c in sorted({r // per_combo for r in runs}):
-        mine = [r for r in runs if r // per_combo == c]
-        spec = plan.combos[c]
-        # Pad to a multiple of 16 (repeating the first run) so batch sizes share one compile.
-        padded = mine + mine[:1] * (-len(mine) % 16)
-        hps = [plan.hparams(r, r + 1) for r in padded]
-        hp = {k: jnp.asarray(np.concatenate([h[k] for h in hps])) for k in hps[0]}
-        root = jax.random.key(cfg.seed)
-        idx = jnp.asarray(np.asarray(padded, np.uint32))
-        keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(root, idx)
-        value, status, prob = jax.device_get(_replay_fn(spec)(hp, keys, jnp.asarray(xy)))
-        for j, r in enumerate(mine):
-            out[r] = {
-                "prob": np.asarray(prob[j], np.float64),
-                "loss": float(value[j]),
-                "status": int(status[j]),
-                "hp": {k: float(v[j]) for k, v in hp.items()},
-                "spec": spec,
-            }
-    return out
+    from jaxlab.engine import replay_many
+
+    done = replay_many(plan, runs, _boundary_outputs, (jnp.asarray(xy),))
+    return {
+        r: {
+            "prob": np.asarray(prob, np.float64),
+            "loss": float(value),
+            "status": int(status),
+            "hp": hp,
+            "spec": spec,
+        }
+        for r, (spec, hp, (value, status, prob)) in done.items()
+    }
 
 
 def _choose_runs(res, cell: int, k: int) -> tuple[list[int], list[int], str]:
