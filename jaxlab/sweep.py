@@ -95,19 +95,26 @@ class SweepResult:
         return {k: c[i] for k, c in self.cells.items()}
 
 
-def cells_table(cfg: SweepConfig, agg: A.Aggregates) -> dict:
+def _axis_columns(cfg: SweepConfig, cell: np.ndarray) -> dict:
+    """A column per axis: each cell's value of it (widths written ``2-2-1``)."""
     axes = cfg.axes
-    shape = [len(a.values) for a in axes]
-    table: dict = {}
-    idx = np.unravel_index(np.arange(cfg.n_cells), shape) if axes else ()
+    if not axes:
+        return {}
+    idx = np.unravel_index(cell, [len(a.values) for a in axes])
+    table = {}
     for a, ix in zip(axes, idx):
-        vals = a.values
         if a.name == "widths":
-            table[a.name] = np.array(["-".join(map(str, vals[i])) for i in ix])
-        elif isinstance(vals[0], str):
-            table[a.name] = np.array([vals[i] for i in ix])
+            vals = np.array(["-".join(map(str, v)) for v in a.values])
+        elif isinstance(a.values[0], str):
+            vals = np.array(a.values)
         else:
-            table[a.name] = np.asarray(vals, dtype=np.float64 if a.traced else np.int64)[ix]
+            vals = np.asarray(a.values, dtype=np.float64 if a.traced else np.int64)
+        table[a.name] = vals[ix]
+    return table
+
+
+def cells_table(cfg: SweepConfig, agg: A.Aggregates) -> dict:
+    table = _axis_columns(cfg, np.arange(cfg.n_cells))
     n, k = agg.n_runs, agg.n_success
     lo, hi = A.wilson(k, n)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -333,6 +340,7 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
     plan = make_plan(cfg, nd, local[0].platform)
     # Keep the resolved chunk size in config.toml: a resume must cut the same chunks.
     cfg = replace(cfg, chunk_size=plan.chunk_size)
+    chash = config_hash(cfg)
     if out is not None and pid == 0:
         rundir.clean_temporaries(out)
         if not (out / "config.toml").exists():
@@ -346,7 +354,7 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
         st = rundir.load_npz(state_path)
         if (
             int(st["version"]) != STATE_VERSION
-            or str(st["config_hash"]) != config_hash(cfg)
+            or str(st["config_hash"]) != chash
             or int(st["chunk_size"]) != plan.chunk_size
         ):
             raise ConfigError("resume", f"{state_path} belongs to another sweep or engine version")
@@ -374,7 +382,7 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
         if state_path is None:
             return
         rundir.save_npz(
-            state_path, version=STATE_VERSION, config_hash=config_hash(cfg),
+            state_path, version=STATE_VERSION, config_hash=chash,
             chunk_size=plan.chunk_size, done=counter["done"], **agg._asdict(),
         )  # fmt: skip
         log.reset()
@@ -414,10 +422,11 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
     checkpoint()
     bar.close()
     t_run = time.perf_counter() - t0
+    ran = sum(t.stop - t.start for t in todo)
     if n_proc > 1:
         agg = _sum_over_processes(agg)
     cells = cells_table(cfg, agg)
-    runs = _collect_runs(cfg, runs_dir, mem_runs, plan) if cfg.keep_runs else None
+    runs = _collect_runs(cfg, runs_dir, mem_runs) if cfg.keep_runs else None
     n_total = cfg.total_runs
     meta = {
         "versions": _versions(),
@@ -426,16 +435,15 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
             "processes": n_proc, "global": jax.device_count(),
         },
         "dtype": cfg.dtype,
-        "config_hash": config_hash(cfg),
+        "config_hash": chash,
         "chunk_size": plan.chunk_size,
         "n_chunks": len(plan.tasks),
         "total_runs": n_total,
         "timings": {
             "compile_s": t_compile,
             "run_s_this_session": t_run,
-            "restarts_per_s": (sum(t.stop - t.start for t in todo) / t_run) if t_run > 0 else None,
-            "restart_steps_per_s": (sum(t.stop - t.start for t in todo) * max_steps / t_run)
-            if t_run > 0 else None,
+            "restarts_per_s": ran / t_run if t_run > 0 else None,
+            "restart_steps_per_s": ran * max_steps / t_run if t_run > 0 else None,
             "resumed_chunks": done,
         },
         "peak_rss_mb": _peak_rss_mb(),
@@ -469,7 +477,7 @@ def _sum_over_processes(agg: A.Aggregates) -> A.Aggregates:
     return A.Aggregates(*parts)
 
 
-def _collect_runs(cfg, runs_dir, mem_runs, plan) -> dict:
+def _collect_runs(cfg, runs_dir, mem_runs) -> dict:
     chunks = mem_runs
     if runs_dir is not None:
         files = sorted(runs_dir.glob("chunk-*.npz"))
@@ -480,19 +488,10 @@ def _collect_runs(cfg, runs_dir, mem_runs, plan) -> dict:
     order = np.argsort(runs["run"], kind="stable")
     runs = {k: v[order] for k, v in runs.items()}
     cell = runs["run"] // cfg.n_runs
-    table = {"run": runs["run"], "cell": cell}
-    axes = cfg.axes
-    if axes:
-        idx = np.unravel_index(cell, [len(a.values) for a in axes])
-        for a, ix in zip(axes, idx):
-            vals = a.values
-            if a.name == "widths":
-                table[a.name] = np.array(["-".join(map(str, v)) for v in vals])[ix]
-            else:
-                table[a.name] = np.asarray(vals)[ix]
+    table = {"run": runs["run"], "cell": cell, **_axis_columns(cfg, cell)}
     for k in ("final_loss", "steps", "status", "success"):
         table[k] = runs[k]
-    table["status_name"] = np.array([Status(int(s)).name.lower() for s in runs["status"]])
+    table["status_name"] = np.array([s.name.lower() for s in Status])[runs["status"]]
     if cfg.problem == "objective":
         table["x1_final"] = runs["x1_final"]
         table["x2_final"] = runs["x2_final"]
