@@ -17,7 +17,14 @@ import numpy as np
 
 from jaxlab.descent import Status
 
-__all__ = ["Aggregates", "chunk_aggregates", "loss_bin_edges", "quantile_from_hist", "wilson"]
+__all__ = [
+    "Aggregates",
+    "best_index",
+    "chunk_aggregates",
+    "loss_bin_edges",
+    "quantile_from_hist",
+    "wilson",
+]
 
 LOSS_LOG10_MIN = -12.0
 LOSS_LOG10_MAX = 4.0
@@ -109,6 +116,17 @@ def loss_bin_centers() -> np.ndarray:
 def step_bin_centers(max_steps: int) -> np.ndarray:
     width = step_bin_width(max_steps)
     return np.floor(np.arange(n_step_bins(max_steps)) * width).astype(np.float64)
+
+
+def best_index(rate, ci_low) -> int | None:
+    """Flat index of the best cell: highest success rate, ties broken by the higher lower
+    bound, then the first; None when every cell is empty (NaN)."""
+    rate, ci_low = np.ravel(rate), np.ravel(ci_low)
+    if not np.isfinite(rate).any():
+        return None
+    r = np.where(np.isfinite(rate), rate, -1.0)
+    lo = np.where(np.isfinite(ci_low), ci_low, -1.0)
+    return int(np.lexsort((-lo, -r))[0])
 
 
 def wilson(k, n, z: float = 1.959963984540054):

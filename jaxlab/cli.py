@@ -217,8 +217,9 @@ def _summary(res, seconds: float) -> str:
             f"  compile {t['compile_s']:.1f} s, {t['restarts_per_s']:,.0f} restarts/s "
             f"({t['restart_steps_per_s'] / 1e6:,.1f} M restart-steps/s)"
         )
-    rate = np.nan_to_num(c["success_rate"], nan=-1.0)
-    best = int(np.lexsort((np.nan_to_num(c["ci_low"], nan=-1.0), rate))[-1])
+    from jaxlab.aggregate import best_index
+
+    best = best_index(c["success_rate"], c["ci_low"]) or 0  # the figure's rule
     desc = ", ".join(
         f"{a.name}={c[a.name][best]:.4g}" if a.traced else f"{a.name}={c[a.name][best]}"
         for a in cfg.axes

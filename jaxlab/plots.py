@@ -171,12 +171,10 @@ def _reduce(res, keep: list[str]) -> dict:
 
 def _best(rate, lo) -> tuple | None:
     """Index of the highest rate (ties: highest lower bound); None if every cell is empty."""
-    if not np.isfinite(rate).any():
-        return None
-    r = np.where(np.isfinite(rate), rate, -1.0)
-    l_ = np.where(np.isfinite(lo), lo, -1.0)
-    order = np.lexsort((-l_.ravel(), -r.ravel()))
-    return np.unravel_index(order[0], rate.shape)
+    from jaxlab.aggregate import best_index
+
+    i = best_index(rate, lo)
+    return None if i is None else np.unravel_index(i, rate.shape)
 
 
 def _ticks(ax, which: str, axis) -> None:
