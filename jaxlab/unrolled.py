@@ -25,6 +25,7 @@ from jaxlab.errors import check_choice
 from jaxlab.gradients import METHODS
 from jaxlab.losses import EPS, LOSSES, one_minus, sigmoid, softplus
 from jaxlab.network import Dataset, check_widths, n_params
+from jaxlab.vecmath import log_pos64
 
 __all__ = ["fits", "neg_sum_log", "unrolled_loss"]
 
@@ -59,42 +60,48 @@ def _scaled(h, d):
 
 
 _LOG_BLOCK = 60  # mantissas in [0.5, 1): a product of 60 stays above 2**-60, normal in float32
+_PROD_BLOCK64 = 20  # float64 terms >= 1e-15: a product of 20 stays above 1e-300, normal
 
 
 @jax.custom_jvp
 def neg_sum_log(terms):
-    """``-sum(log(t) for t in terms)`` for positive arrays, with one ``log`` per 60 terms.
+    """``-sum(log(t) for t in terms)`` for positive arrays (each >= 1e-15), with one ``log`` per
+    block of terms.
 
-    ``frexp`` splits each term into a mantissa in [0.5, 1) and an exponent; the mantissas are
-    multiplied (no underflow) and the exponents added, so the sum of logs is ``log(prod m) +
-    (sum e) log 2``. Same value up to a few ulps; ``log`` is the costliest operation of the
-    lab's loss (5 of them per restart-step, half of the engine's time), ``frexp`` a few bit
-    operations. A NaN or inf term gives a NaN or inf sum, as the logs would.
+    float32: ``frexp`` splits each term into a mantissa in [0.5, 1) and an exponent; the
+    mantissas are multiplied (no underflow) and the exponents added, so the sum of logs is
+    ``log(prod m) + (sum e) log 2``. float64: a product of 20 terms cannot underflow, so the
+    terms are multiplied as they are and the product's log taken by :func:`jaxlab.vecmath.
+    log_pos64` (XLA's float64 ``log`` is a scalar library call on the CPU; the bit operations
+    of ``frexp`` need 64-bit integer shifts and conversions that AVX2 lacks). Same value up to
+    a few ulps; ``log`` was the costliest operation of the lab's loss (5 per restart-step).
+    A NaN or inf term gives a NaN or inf sum, as the logs would.
     """
     total = 0.0
-    for k in range(0, len(terms), _LOG_BLOCK):
-        prod, expo = 1.0, 0
-        for t in terms[k : k + _LOG_BLOCK]:
-            m, e = _frexp_normal(t)
-            prod = prod * m
-            expo = expo + e
-        total = total - (jnp.log(prod) + expo.astype(prod.dtype) * _LN2)
+    if terms[0].dtype == jnp.float64:
+        for k in range(0, len(terms), _PROD_BLOCK64):
+            prod = terms[k]
+            for t in terms[k + 1 : k + _PROD_BLOCK64]:
+                prod = prod * t
+            total = total - log_pos64(prod)
+    else:
+        for k in range(0, len(terms), _LOG_BLOCK):
+            prod, expo = 1.0, 0
+            for t in terms[k : k + _LOG_BLOCK]:
+                m, e = _frexp_normal(t)
+                prod = prod * m
+                expo = expo + e
+            total = total - (jnp.log(prod) + expo.astype(prod.dtype) * _LN2)
     # inf or NaN terms: the bit tricks above would read them as finite numbers.
     return total + 0.0 * sum(terms)
 
 
 def _frexp_normal(t):
-    """``frexp`` for positive normal floats (the terms are >= 1e-15): mantissa and exponent
+    """``frexp`` for positive normal float32 (the terms are >= 1e-15): mantissa and exponent
     straight from the bits, without ``jnp.frexp``'s handling of zeros and subnormals."""
-    info = jnp.finfo(t.dtype)
-    nbits = info.bits
-    mant = info.nmant
-    itype = jnp.int32 if nbits == 32 else jnp.int64
-    bits = jax.lax.bitcast_convert_type(t, itype)
-    bias = (1 << (nbits - mant - 2)) - 1  # 127 or 1023
-    e = (bits >> mant) - (bias - 1)  # the sign bit is 0 for positive numbers
-    half = (bias - 1) << mant  # the bits of 0.5
-    m = jax.lax.bitcast_convert_type((bits & ((1 << mant) - 1)) | half, t.dtype)
+    bits = jax.lax.bitcast_convert_type(t, jnp.int32)
+    e = (bits >> 23) - 126  # the sign bit is 0 for positive numbers
+    m = jax.lax.bitcast_convert_type((bits & 0x007FFFFF) | 0x3F000000, t.dtype)  # 0.5's bits
     return m, e
 
 

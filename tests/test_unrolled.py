@@ -10,7 +10,8 @@ from jax.test_util import check_grads
 from jaxlab.datasets import DATASETS, Dataset
 from jaxlab.gradients import network_loss
 from jaxlab.network import from_vector, n_params, to_vector
-from jaxlab.unrolled import fits, unrolled_loss
+from jaxlab.unrolled import fits, neg_sum_log, unrolled_loss
+from jaxlab.vecmath import log_pos64
 
 CASES = [(d, w, k) for d in DATASETS for w in [(2, 2, 1), (2, 3, 4, 1)] for k in ("lab", "logit")]
 
@@ -72,3 +73,44 @@ def test_saturated_float32_is_finite():
 def test_fits():
     assert fits(DATASETS["lab"], (2, 2, 1))
     assert not fits(Dataset(np.zeros((1000, 2)), np.zeros(1000)), (2, 64, 1))
+
+
+def test_log_pos64_within_one_ulp():
+    rng = np.random.default_rng(0)
+    x = np.concatenate(
+        [
+            10.0 ** rng.uniform(-307, 308, 100_000),
+            rng.uniform(0.5, 2.0, 100_000),
+            1.0 + rng.normal(0, 1e-9, 1000),
+            [2.2250738585072014e-308, 1.0, 2.0, 0.5, np.sqrt(2.0), 1e-15, 1.7976931348623157e308],
+        ]
+    )
+    got = np.asarray(jax.jit(log_pos64)(jnp.asarray(x)))
+    ref = np.log(x)
+    ulps = np.abs(got - ref) / np.spacing(np.abs(ref) + (ref == 0))
+    assert got[np.flatnonzero(x == 1.0)[0]] == 0.0
+    assert float(ulps.max()) <= 1.0
+    with pytest.raises(TypeError, match="float64"):
+        log_pos64(jnp.ones(3, jnp.float32))
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+@pytest.mark.parametrize("n_terms", [1, 5, 20, 21, 130])
+def test_neg_sum_log_is_the_sum_of_logs(dtype, n_terms):
+    """One log per block (frexp in float32, a plain product in float64) equals the per-term
+    logs, down to the lab's smallest term 1e-15 (whose products underflow float32)."""
+    rng = np.random.default_rng(n_terms)
+    vals = 10.0 ** rng.uniform(-15, 0, (n_terms, 64))
+    vals[:, :8] = 1e-15  # every term at the floor: the worst case for underflow
+    vals[:, 8:16] = 1.0 + 1e-15
+    terms = tuple(jnp.asarray(v, dtype) for v in vals)
+    got = jax.jit(neg_sum_log)(terms)
+    ref = -sum(np.log(np.asarray(t, np.float64)) for t in terms)
+    tol = 1e-6 if dtype == jnp.float32 else 1e-13
+    np.testing.assert_allclose(np.asarray(got, np.float64), ref, rtol=tol, atol=tol * n_terms)
+    g = jax.grad(lambda ts: jnp.sum(neg_sum_log(ts)))(terms)
+    for t, gt in zip(terms, g):
+        np.testing.assert_allclose(gt, -1.0 / t, rtol=1e-6)
+    bad = terms[:-1] + (terms[-1].at[0].set(jnp.nan).at[1].set(jnp.inf),)
+    out = np.asarray(jax.jit(neg_sum_log)(bad))
+    assert np.isnan(out[0]) and not np.isfinite(out[1]) and np.isfinite(out[2:]).all()
