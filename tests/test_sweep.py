@@ -257,3 +257,17 @@ def test_memory_is_bounded_by_cells_not_runs():
     plan = engine.make_plan(SweepConfig(n_runs=100_000), n_devices=2)
     assert plan.chunk_size == 2 * engine.CPU_RUNS_PER_DEVICE
     assert len(plan.tasks) == -(-plan.config.total_runs // plan.chunk_size)
+
+
+@pytest.mark.parametrize("problem", ["network", "objective"])
+def test_restart_starts_alike_in_float32_and_float64(problem):
+    """Restart g starts from the same point whatever the dtype: only the arithmetic differs."""
+    starts = {}
+    for dtype in ("float32", "float64"):
+        cfg = SweepConfig(n_runs=5, dtype=dtype, problem=problem).with_settings(lr=0.5, max_steps=3)
+        _, _, res, _ = engine.replay(engine.make_plan(cfg), 3, trajectory=True)
+        first = jax.tree.map(lambda a: np.asarray(a[0]), res.trajectory[0])
+        starts[dtype] = np.concatenate([np.ravel(x) for x in jax.tree.leaves(first)])
+    assert starts["float32"].dtype == np.float32 and starts["float64"].dtype == np.float64
+    np.testing.assert_array_equal(starts["float32"].astype(np.float64), starts["float64"])
+    assert len(set(starts["float64"])) == len(starts["float64"])  # drawn, not constant
