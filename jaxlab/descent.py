@@ -52,8 +52,7 @@ class DescentState(NamedTuple):
     value: jax.Array
     grad: Any
     steps: jax.Array  # int32: steps applied so far
-    active: jax.Array  # 1.0 while running, 0.0 once stopped (same dtype as value)
-    status: jax.Array  # int32 Status
+    status: jax.Array  # int32 Status; MAX_STEPS while the run is still going
 
 
 class DescentResult(NamedTuple):
@@ -118,21 +117,22 @@ def descend(
 
     value0, grad0 = value_and_grad(params0)
     ok0 = jnp.isfinite(value0) & _all_finite(params0)
-    dtype = value0.dtype
     state = DescentState(
         params=params0,
         opt_state=optimizer.init(params0),
         value=value0,
         grad=grad0,
         steps=jnp.zeros((), jnp.int32),
-        active=ok0.astype(dtype),
         status=jnp.where(ok0, Status.MAX_STEPS, Status.DIVERGED).astype(jnp.int32),
     )
 
     def step(s: DescentState, _):
         updates, opt_state = optimizer.update(s.grad, s.opt_state, s.params)
-        running = s.active > 0
-        # A select, not `p + active * u`: a stopped run's update may be inf (0 * inf = nan).
+        # A run goes on while its status is MAX_STEPS: the status is the only stop flag (a
+        # separate flag was one more output for every kernel that computes the value, and XLA
+        # recomputes the value's cheap tail in each of them).
+        running = s.status == Status.MAX_STEPS
+        # A select, not `p + running * u`: a stopped run's update may be inf (0 * inf = nan).
         params = jax.tree.map(lambda p, u: jnp.where(running, p + u, p), s.params, updates)
         value, grad = value_and_grad(params)
         # The value alone, each step: a non-finite parameter makes the value or the next
@@ -154,7 +154,6 @@ def descend(
             value=value,
             grad=grad,
             steps=s.steps + running.astype(jnp.int32),
-            active=s.active * (finite & ~fired).astype(dtype),
             status=status,
         )
         return new, ((params, value) if trajectory else None)
