@@ -51,3 +51,25 @@ def test_ex3(tmp_path):
         assert (line.rstrip().endswith("*")) == (loss < 0.1)
     for png in ("best_boundary.png", "random_scale5_boundary.png"):
         assert (tmp_path / png).stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_float64_ablation_runs(tmp_path):
+    """The benchmark script behind PERFORMANCE.md items 12-13 still runs (tiny sizes)."""
+    proc = subprocess.run(
+        [sys.executable, str(EXPERIMENTS / "float64_ablation.py"), "--per-device", "256"]
+        + ["--devices", "1", "--repeats", "1", "--steps", "3"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in proc.stdout.splitlines() if "restart-steps/s" in line]
+    assert [line.split(",")[0] for line in lines] == [
+        "float32",
+        "float64",
+        "float64 log=xla",
+        "float64 draw=float64",
+        "float64 draw=float64 log=xla",
+    ]
