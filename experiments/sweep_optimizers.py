@@ -13,6 +13,7 @@ import jax
 jax.config.update("jax_num_cpu_devices", 2)
 
 from jaxlab import plots  # noqa: E402
+from jaxlab.aggregate import best_index  # noqa: E402
 from jaxlab.config import SweepConfig  # noqa: E402
 from jaxlab.sweep import run_sweep  # noqa: E402
 
@@ -31,7 +32,7 @@ def main():
     res = run_sweep(cfg, Path(args.out) / "run")
     for opt in cfg.setting("optimizer").values:
         sub = res.select(optimizer=opt)
-        best = int(sub.cells["success_rate"].argmax())
+        best = best_index(sub.cells["success_rate"], sub.cells["ci_low"])
         c = {k: v[best] for k, v in sub.cells.items()}
         print(
             f"{opt:>9}: best lr {c['lr']:.3g}, scale {c['scale']:.3g}: success "

@@ -12,6 +12,7 @@ import jax
 jax.config.update("jax_num_cpu_devices", 2)
 
 from jaxlab import plots  # noqa: E402
+from jaxlab.aggregate import best_index  # noqa: E402
 from jaxlab.config import SweepConfig  # noqa: E402
 from jaxlab.sweep import run_sweep  # noqa: E402
 
@@ -31,7 +32,7 @@ def main():
     for w in cfg.setting("widths").values:
         name = "-".join(map(str, w))
         sub = res.select(widths=name)
-        best = int(sub.cells["success_rate"].argmax())
+        best = best_index(sub.cells["success_rate"], sub.cells["ci_low"])
         c = {k: v[best] for k, v in sub.cells.items()}
         print(
             f"{name:>8} {c['lr']:8.3g} {c['scale']:10.3g} {c['success_rate']:8.3f}  "
