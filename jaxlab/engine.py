@@ -40,10 +40,10 @@ __all__ = [
     "default_chunk_size",
     "replay",
     "replay_many",
+    "run_keys",
 ]
 
 CPU_RUNS_PER_DEVICE = 32768  # measured best of 2k/8k/32k per device (experiments/PERFORMANCE.md)
-_DEFAULTS = {"lr": 1.0, "scale": 1.0, "momentum": 0.9, "x1": math.nan, "x2": math.nan}
 
 
 class ChunkTask(NamedTuple):
@@ -69,10 +69,11 @@ class Plan:
         """Most cells a chunk can touch."""
         return self.chunk_size // self.config.n_runs + 2  # independent of the grid's size
 
-    def hparams(self, start: int, stop: int) -> dict[str, np.ndarray]:
-        """Traced settings of runs ``start .. stop-1`` (host numpy, in the config's dtype)."""
+    def hparams(self, g) -> dict[str, np.ndarray]:
+        """Traced settings of the runs with global indices ``g`` (host numpy, in the config's
+        dtype)."""
         cfg = self.config
-        g = np.arange(start, stop, dtype=np.int64)
+        g = np.asarray(g, dtype=np.int64)
         cell = g // cfg.n_runs
         traced_axes = [a for a in cfg.axes if a.traced]
         sizes = [len(a.values) for a in traced_axes]
@@ -85,7 +86,7 @@ class Plan:
                 vals = np.asarray(axis.values, dtype=np.float64)[coords[traced_axes.index(axis)]]
             else:
                 v = cfg.setting(name).values[0]
-                vals = np.full(g.shape, _DEFAULTS[name] if v is None else v, np.float64)
+                vals = np.full(g.shape, math.nan if v is None else v, np.float64)  # None: x1, x2
             out[name] = vals.astype(cfg.dtype)
         return out
 
@@ -150,6 +151,12 @@ def make_plan(cfg: SweepConfig, n_devices: int = 1, platform: str = "cpu") -> Pl
     return Plan(cfg, chunk, n_devices, tuple(combos), cells_per_combo, tuple(tasks))
 
 
+def run_keys(root, g):
+    """The PRNG keys of the runs with global indices ``g`` (uint32): ``fold_in(root, g)``, the
+    one rule that the sweep and the replays share."""
+    return jax.vmap(jax.random.fold_in, in_axes=(None, 0))(root, g)
+
+
 def make_mesh(devices) -> Mesh:
     return Mesh(np.asarray(devices), ("runs",))
 
@@ -164,8 +171,7 @@ def chunk_fn(spec: RunSpec, n_seg: int, mesh: Mesh, keep_runs: bool) -> Callable
     """
 
     def shard(g, seg, weight, hp, key_data):
-        root = jax.random.wrap_key_data(key_data)
-        keys = jax.vmap(lambda i: jax.random.fold_in(root, i))(g)
+        keys = run_keys(jax.random.wrap_key_data(key_data), g)
         out: RunOut = jax.vmap(functools.partial(run_one, spec))(hp, keys)
         agg = chunk_aggregates(out, seg, weight, n_seg, spec.max_steps)
         agg = jax.tree.map(lambda a: jax.lax.psum(a, "runs"), agg)
@@ -223,8 +229,7 @@ def _inputs(plan: Plan, task: ChunkTask, sharding):
     g = np.where(weight > 0, g, task.start)  # padding repeats the first run, weight 0
     first_cell = task.start // cfg.n_runs
     seg = (g // cfg.n_runs - first_cell).astype(np.int32)
-    hp = plan.hparams(task.start, task.start + C)
-    hp = {k: np.where(weight > 0, v, v[0]) for k, v in hp.items()}
+    hp = plan.hparams(g)
     put = functools.partial(jax.device_put, device=sharding)
     return first_cell, (
         put(g.astype(np.uint32)),
@@ -291,11 +296,8 @@ def _restart_inputs(plan: Plan, runs) -> tuple[dict, jax.Array]:
     for r in runs:
         if not 0 <= r < cfg.total_runs:
             raise ValueError(f"run: expected an index in [0, {cfg.total_runs}), got {r}")
-    hps = [plan.hparams(r, r + 1) for r in runs]
-    hp = {k: jnp.asarray(np.concatenate([h[k] for h in hps])) for k in hps[0]}
-    root = jax.random.key(cfg.seed)
-    keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(root, jnp.asarray(runs, jnp.uint32))
-    return hp, keys
+    hp = {k: jnp.asarray(v) for k, v in plan.hparams(runs).items()}
+    return hp, run_keys(jax.random.key(cfg.seed), jnp.asarray(runs, jnp.uint32))
 
 
 def _combo_of(plan: Plan, run: int) -> int:
@@ -335,6 +337,7 @@ def replay_many(plan: Plan, runs, fn: Callable, extra: tuple = ()) -> dict:
         hp, keys = _restart_inputs(plan, padded)
         spec = plan.combos[c]
         values = jax.device_get(_replay_program(spec, fn)(hp, keys, tuple(extra)))
+        hp = jax.device_get(hp)  # once, not one read-back per run and setting
         for j, r in enumerate(mine):
             row_hp = {k: float(v[j]) for k, v in hp.items()}
             out[r] = (spec, row_hp, jax.tree.map(lambda a, j=j: np.asarray(a[j]), values))
