@@ -24,9 +24,9 @@ from typing import Any
 import numpy as np
 import tomli_w
 
-from jaxlab.datasets import DATASETS
+from jaxlab.datasets import DATASETS, get_dataset
 from jaxlab.descent import MAX_STEPS_LIMIT
-from jaxlab.errors import ConfigError, check_choice, check_int, did_you_mean
+from jaxlab.errors import ConfigError, check_choice, check_finite_positive, check_int, did_you_mean
 from jaxlab.gradients import METHODS
 from jaxlab.losses import LOSSES
 from jaxlab.network import check_widths
@@ -148,7 +148,7 @@ def _parse_cli_string(name: str, text: str):
 
 def _check_value(name: str, v):
     bad = ConfigError(name, f"expected {_ALLOWED[name]}, got {v!r}")
-    if name in ("lr", "scale", "momentum", "x1", "x2"):
+    if name in TRACED:
         if isinstance(v, bool) or not isinstance(v, int | float):
             raise bad
         v = float(v)
@@ -299,14 +299,8 @@ class SweepConfig:
         check_choice("loss", self.loss, LOSSES)
         check_choice("method", self.method, METHODS)
         check_choice("dtype", self.dtype, DTYPES)
-        for name, v in (("tol", self.tol), ("threshold", self.threshold)):
-            if (
-                isinstance(v, bool)
-                or not isinstance(v, int | float)
-                or not math.isfinite(v)
-                or v < 0
-            ):
-                raise ConfigError(name, f"expected a finite number >= 0, got {v!r}")
+        check_finite_positive("tol", self.tol, allow_zero=True)
+        check_finite_positive("threshold", self.threshold, allow_zero=True)
         check_int("n_runs", self.n_runs, lo=1, hi=MAX_RUNS)
         check_int("seed", self.seed, lo=0, hi=2**63 - 1)
         check_int("chunk_size", self.chunk_size, lo=0, hi=2**28)
@@ -315,8 +309,6 @@ class SweepConfig:
         if not isinstance(self.name, str) or not self.name:
             raise ConfigError("name", f"expected a non-empty string, got {self.name!r}")
         if self.problem == "network":
-            from jaxlab.datasets import get_dataset
-
             for d in self.setting("dataset").values:
                 for w in self.setting("widths").values:
                     check_widths(w, get_dataset(d))
