@@ -129,6 +129,14 @@ def best_index(rate, ci_low) -> int | None:
     return int(np.lexsort((-lo, -r))[0])
 
 
+def rate_ci(k, n):
+    """Success rate ``k / n`` (NaN where ``n = 0``) and its 95% Wilson interval ``(lo, hi)``."""
+    k, n = np.asarray(k), np.asarray(n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rate = np.where(n > 0, k / np.maximum(n, 1), np.nan)
+    return rate, *wilson(k, n)
+
+
 def wilson(k, n, z: float = 1.959963984540054):
     """95% Wilson score interval for ``k`` successes out of ``n`` (arrays); NaN where n = 0."""
     k = np.asarray(k, np.float64)

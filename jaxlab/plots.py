@@ -29,6 +29,7 @@ from matplotlib.patches import Patch, Rectangle
 
 from jaxlab import aggregate as A
 from jaxlab import rundir
+from jaxlab.descent import Status
 from jaxlab.errors import ConfigError
 
 __all__ = [
@@ -159,9 +160,7 @@ def _reduce(res, keep: list[str]) -> dict:
 
     n = arr("n_runs").sum(axis=-1)
     k = arr("n_success").sum(axis=-1)
-    lo, hi = A.wilson(k, n)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        rate = np.where(n > 0, k / np.maximum(n, 1), np.nan)
+    rate, lo, hi = A.rate_ci(k, n)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: empty cells stay NaN
         steps = np.nanmedian(arr("median_steps"), axis=-1)
@@ -171,9 +170,7 @@ def _reduce(res, keep: list[str]) -> dict:
 
 def _best(rate, lo) -> tuple | None:
     """Index of the highest rate (ties: highest lower bound); None if every cell is empty."""
-    from jaxlab.aggregate import best_index
-
-    i = best_index(rate, lo)
+    i = A.best_index(rate, lo)
     return None if i is None else np.unravel_index(i, rate.shape)
 
 
@@ -433,6 +430,7 @@ def boundary_atlas(res, path, cells=None, k: int = 3) -> str:
     from jaxlab.datasets import get_dataset
     from jaxlab.engine import make_plan
     from jaxlab.network import grid
+    from jaxlab.problems import succeeded
 
     cfg = res.config
     if cfg.problem != "network":
@@ -450,7 +448,7 @@ def boundary_atlas(res, path, cells=None, k: int = 3) -> str:
     for (succ, fail, source), c in zip(picks, cells):
         if source != "runs.csv":  # classify the replayed restarts ourselves
             runs = succ
-            good = [r for r in runs if done[r]["status"] != 3 and done[r]["loss"] < cfg.threshold]
+            good = [r for r in runs if succeeded(done[r]["status"], done[r]["loss"], cfg.threshold)]
             succ, fail = good[:k], [r for r in runs if r not in good][:k]
         rows.append((c, succ, fail, source))
     m = int(round(math.sqrt(len(xy))))
@@ -485,7 +483,7 @@ def boundary_atlas(res, path, cells=None, k: int = 3) -> str:
             for cls, mk, colour in ((1, "^", "red"), (0, "o", "blue")):
                 pts = np.asarray(data.x)[np.asarray(data.y) == cls]
                 ax.plot(pts[:, 0], pts[:, 1], mk, color=colour, mec="black", ms=7, ls="none")
-            status = ("converged", "stalled", "max steps", "diverged")[r["status"]]
+            status = Status(int(r["status"])).name.lower().replace("_", " ")
             mark = "success" if col < k else "failure"
             ax.set_title(
                 f"lr {r['hp']['lr']:.3g}, scale {r['hp']['scale']:.3g}\n"
@@ -554,7 +552,7 @@ def basin_map(res, path, max_panels: int = 6) -> str:
     d = np.linalg.norm(fin[:, None, :] - mins[None], axis=-1)
     near = np.argmin(d, axis=1)
     cat = np.where(np.min(d, axis=1) <= tol, near, len(mins))  # len(mins): "none"
-    cat = np.where(np.asarray(runs["status"]) == 3, len(mins) + 1, cat)
+    cat = np.where(np.asarray(runs["status"]) == Status.DIVERGED, len(mins) + 1, cat)
     shape = [len(a.values) for a in cfg.axes]
     n_cells = math.prod(shape)
     # One category per cell: the most common among its restarts.

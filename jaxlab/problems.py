@@ -22,7 +22,7 @@ from jaxlab.network import from_vector, n_params
 from jaxlab.objectives import get_objective
 from jaxlab.train import make_optimizer
 
-__all__ = ["RunOut", "RunSpec", "final_params", "run_one", "train_one"]
+__all__ = ["RunOut", "RunSpec", "final_params", "run_one", "succeeded", "train_one"]
 
 
 @dataclass(frozen=True)
@@ -113,12 +113,17 @@ def final_params(spec: RunSpec, params):
     return params
 
 
+def succeeded(status, loss, threshold):
+    """A restart's success: it did not diverge and its final loss (or gap) is below
+    ``threshold``. Works on jax and numpy values alike."""
+    return (status != Status.DIVERGED) & (loss < threshold)
+
+
 def run_one(spec: RunSpec, hp: dict, key) -> RunOut:
     """Train one restart. ``hp`` maps ``lr``, ``scale``, ``momentum``, ``x1``, ``x2`` to scalars."""
     res, minimum = train_one(spec, hp, key)
     loss = res.value - minimum
-    diverged = res.status == Status.DIVERGED
-    success = ~diverged & (loss < spec.threshold)
+    success = succeeded(res.status, loss, spec.threshold)
     if spec.problem == "objective":
         point = res.params
     else:

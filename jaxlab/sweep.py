@@ -116,9 +116,7 @@ def _axis_columns(cfg: SweepConfig, cell: np.ndarray) -> dict:
 def cells_table(cfg: SweepConfig, agg: A.Aggregates) -> dict:
     table = _axis_columns(cfg, np.arange(cfg.n_cells))
     n, k = agg.n_runs, agg.n_success
-    lo, hi = A.wilson(k, n)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        rate = np.where(n > 0, k / np.maximum(n, 1), np.nan)
+    rate, lo, hi = A.rate_ci(k, n)
     table["n_runs"] = n
     table["n_success"] = k
     table["success_rate"] = rate
