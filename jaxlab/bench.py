@@ -494,7 +494,7 @@ def main(argv=None) -> int:
     """``jaxlab bench``: measure, print the table and the checks, write bench.json and the png.
     Exit 0; 1 when a peer failed (the rest is still written); bad options raise ConfigError."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["--"]:  # ``jaxlab bench -- --R 1000``: argparse's REMAINDER keeps the "--"
+    if argv[:1] == ["--"]:  # ``jaxlab bench -- --R 1000``: a leading "--" is dropped
         argv = argv[1:]
     args = _parser().parse_args(argv)
     _validate(args)
