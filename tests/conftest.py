@@ -1,7 +1,10 @@
 """Tests are stricter than production: float64 available, rank promotion raises, and 8
 simulated CPU devices so sharded code is exercised without hardware."""
 
+import json
 import os
+import socket
+import subprocess
 
 import jax
 import pytest
@@ -22,3 +25,17 @@ def env(tmp_path_factory):
     for k in ("XLA_FLAGS", "JAXLAB_FAULT_FAIL_AT_WRITE", "JAXLAB_FAULT_KILL_AT_WRITE"):
         e.pop(k, None)
     return e
+
+
+@pytest.fixture
+def stale_lock():
+    """``make(directory)``: leave the lock file a sweep would, from a process that has died."""
+
+    def make(directory):
+        dead = subprocess.Popen(["true"])
+        dead.wait()
+        (directory / ".lock").write_text(
+            json.dumps({"pid": dead.pid, "host": socket.gethostname(), "time": 0})
+        )
+
+    return make

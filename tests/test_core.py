@@ -301,13 +301,13 @@ def test_train_jit_vmap_match_unjitted(method):
         jax.tree.map(lambda *a: jnp.stack(a), *inits), jnp.array(1.0)
     )
     jitted = jax.jit(run)
-    for i in (3,):
-        single = train(inits[i], LAB_DATA, 1.0, max_steps=100, method=method)
-        for other in (jitted(inits[i], jnp.array(1.0)), jax.tree.map(lambda a, i=i: a[i], batched)):
-            assert int(other.status) == int(single.status)
-            assert int(other.steps) == int(single.steps)
-            np.testing.assert_allclose(other.value, single.value, rtol=1e-10)
-            assert tree_allclose(other.params, single.params, rtol=1e-10, atol=1e-12)
+    i = 3
+    single = train(inits[i], LAB_DATA, 1.0, max_steps=100, method=method)
+    for other in (jitted(inits[i], jnp.array(1.0)), jax.tree.map(lambda a: a[i], batched)):
+        assert int(other.status) == int(single.status)
+        assert int(other.steps) == int(single.steps)
+        np.testing.assert_allclose(other.value, single.value, rtol=1e-10)
+        assert tree_allclose(other.params, single.params, rtol=1e-10, atol=1e-12)
     # the loop of single runs over all 16 equals the batch
     loop = [jitted(p, jnp.array(1.0)) for p in inits]
     np.testing.assert_allclose([float(r.value) for r in loop], batched.value, rtol=1e-10)

@@ -63,7 +63,7 @@ def _assert_identical(out: Path, reference: Path):
     assert not (out / ".lock").exists()
 
 
-def test_sigkill_mid_sweep_then_resume(tmp_path, env, reference):
+def test_sigkill_mid_sweep_then_resume(tmp_path, env):
     out = tmp_path / "run"
     p = _start(out, env, "--n-runs", "4096", "--chunk-size", "64")
     deadline = time.time() + 120

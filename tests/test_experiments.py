@@ -10,13 +10,13 @@ import pytest
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 
 
-def run(script, out_dir):
+def run(script, cwd, *args):
     proc = subprocess.run(
-        [sys.executable, str(EXPERIMENTS / script), "--out", str(out_dir)],
+        [sys.executable, str(EXPERIMENTS / script), *args],
         capture_output=True,
         text=True,
         timeout=300,
-        cwd=out_dir,
+        cwd=cwd,
     )
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
@@ -24,7 +24,7 @@ def run(script, out_dir):
 
 @pytest.mark.slow
 def test_ex1(tmp_path):
-    out = run("ex1_gradient_descent.py", tmp_path)
+    out = run("ex1_gradient_descent.py", tmp_path, "--out", str(tmp_path))
     assert "[6, 6] - (1/2) * [-6, 6] = [9, 3]" in out
     assert "[9, 3] - (1/3) * [3, -3] = [8, 4]" in out
     assert "[8, 4] - (1/4) * [0, 0] = [8, 4]" in out
@@ -34,7 +34,7 @@ def test_ex1(tmp_path):
 
 @pytest.mark.slow
 def test_ex2(tmp_path):
-    out = run("ex2_chain_rule.py", tmp_path)
+    out = run("ex2_chain_rule.py", tmp_path, "--out", str(tmp_path))
     for q in ("Q1 ", "Q7 dL/dc", "Q8 dL/du1", "Q14 dL/db2", "Q15 dL/dw12", "Q16 dL/dx1"):
         assert q in out
     assert "WRONG" not in out
@@ -43,7 +43,7 @@ def test_ex2(tmp_path):
 
 @pytest.mark.slow
 def test_ex3(tmp_path):
-    out = run("ex3_train_network.py", tmp_path)
+    out = run("ex3_train_network.py", tmp_path, "--out", str(tmp_path))
     lines = [line for line in out.splitlines() if line.startswith("Loss ")]
     assert len(lines) == 10
     for line in lines:
@@ -56,16 +56,9 @@ def test_ex3(tmp_path):
 @pytest.mark.slow
 def test_float64_ablation_runs(tmp_path):
     """The benchmark script behind PERFORMANCE.md items 12-13 still runs (tiny sizes)."""
-    proc = subprocess.run(
-        [sys.executable, str(EXPERIMENTS / "float64_ablation.py"), "--per-device", "256"]
-        + ["--devices", "1", "--repeats", "1", "--steps", "3"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=tmp_path,
-    )
-    assert proc.returncode == 0, proc.stderr
-    lines = [line for line in proc.stdout.splitlines() if "restart-steps/s" in line]
+    args = ["--per-device", "256", "--devices", "1", "--repeats", "1", "--steps", "3"]
+    out = run("float64_ablation.py", tmp_path, *args)
+    lines = [line for line in out.splitlines() if "restart-steps/s" in line]
     assert [line.split(",")[0] for line in lines] == [
         "float32",
         "float64",

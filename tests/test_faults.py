@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import jax
@@ -119,10 +120,6 @@ CLI_BASE = [
 ]  # fmt: skip
 
 
-def _with(cfg, **kw):
-    return SweepConfig(**{**cfg.__dict__, **kw})
-
-
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
     out = tmp_path_factory.mktemp("ref") / "run"
@@ -134,7 +131,7 @@ def reference(tmp_path_factory):
 def test_cells_identical_across_chunks_and_devices(tmp_path, reference, chunk, n_devices):
     out = tmp_path / "run"
     res = run_sweep(
-        _with(BASE, chunk_size=chunk), out, n_devices=n_devices, figures=False, progress=False
+        replace(BASE, chunk_size=chunk), out, n_devices=n_devices, figures=False, progress=False
     )
     assert res.meta["devices"]["local_used"] == n_devices
     assert (out / "cells.csv").read_bytes() == (reference / "cells.csv").read_bytes()
@@ -146,7 +143,7 @@ def test_resume_identical_and_seed_matters(tmp_path, reference):
         run_sweep(BASE, out, n_devices=1, figures=False, progress=False, stop_after_chunks=2)
     run_sweep(None, out, resume=True, n_devices=1, figures=False, progress=False)
     assert (out / "cells.csv").read_bytes() == (reference / "cells.csv").read_bytes()
-    other = run_sweep(_with(BASE, seed=1), tmp_path / "seed1", n_devices=1, figures=False)
+    other = run_sweep(replace(BASE, seed=1), tmp_path / "seed1", n_devices=1, figures=False)
     assert (tmp_path / "seed1" / "cells.csv").read_bytes() != (reference / "cells.csv").read_bytes()
     assert other.meta["config_hash"] != config_hash(BASE)
 
@@ -206,21 +203,13 @@ def test_disk_full_at_first_write(tmp_path, monkeypatch, capsys):
 
 
 # --- locks: two sweeps on one directory, stale locks, racing takeovers -----------------------
-def _fake_stale_lock(directory: Path) -> None:
-    dead = subprocess.Popen(["true"])
-    dead.wait()
-    (directory / ".lock").write_text(
-        json.dumps({"pid": dead.pid, "host": socket.gethostname(), "time": 0})
-    )
-
-
 @pytest.mark.parametrize("stale", [True, False])
-def test_racing_for_a_lock_exactly_one_wins(tmp_path, stale):
+def test_racing_for_a_lock_exactly_one_wins(tmp_path, stale, stale_lock):
     for round_ in range(10):
         d = tmp_path / f"r{round_}"
         d.mkdir()
         if stale:
-            _fake_stale_lock(d)
+            stale_lock(d)
         n = 8
         start, tried = threading.Barrier(n), threading.Barrier(n)
         won, refused = [], []

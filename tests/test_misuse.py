@@ -328,10 +328,6 @@ def test_run_sweep_resume_with_other_config(scene):
     assert _snapshot(Path(scene["tmp"])) == before
 
 
-def test_table_is_big_enough():
-    assert len(CLI_CASES) + len(TOML_CASES) + len(API_CASES) >= 40
-
-
 # --- property-based: the config parser -------------------------------------------------------
 FAST = settings(max_examples=60, deadline=None)
 positive = st.floats(min_value=1e-300, max_value=1e300, allow_nan=False, allow_infinity=False)

@@ -156,5 +156,4 @@ def test_quadratic_preset_draws_its_basins(tmp_path):
 
     res = run_sweep(preset("quadratic"), tmp_path / "run", progress=False)
     assert "basins.png" in res.meta["figures"] and "success_rate.png" in res.meta["figures"]
-    png = (tmp_path / "run" / "basins.png").read_bytes()
-    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
+    assert_png(tmp_path / "run" / "basins.png", min_kb=20_000 / 1024)

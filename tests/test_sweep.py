@@ -2,6 +2,7 @@
 boundary of Exercise 1, divergence counted, locks."""
 
 import json
+from dataclasses import replace
 
 import jax
 import numpy as np
@@ -33,13 +34,13 @@ def _same(a, b):
 @pytest.fixture(scope="module")
 def reference():
     """The SMALL sweep in one chunk on one device."""
-    cfg = SMALL.__class__(**{**SMALL.__dict__, "chunk_size": 240})
+    cfg = replace(SMALL, chunk_size=240)
     return run_sweep(cfg, None, n_devices=1, figures=False, progress=False)
 
 
 @pytest.mark.parametrize("chunk", [7, 1000])
 def test_chunk_invariance(reference, chunk):
-    cfg = SMALL.__class__(**{**SMALL.__dict__, "chunk_size": chunk})
+    cfg = replace(SMALL, chunk_size=chunk)
     res = run_sweep(cfg, None, n_devices=1, figures=False, progress=False)
     assert res.meta["chunk_size"] == chunk
     _same(_runs(res), _runs(reference))
@@ -49,7 +50,7 @@ def test_chunk_invariance(reference, chunk):
 @pytest.mark.parametrize("n_devices", [2, 8])
 def test_device_count_invariance(reference, n_devices):
     assert len(jax.devices()) >= n_devices
-    cfg = SMALL.__class__(**{**SMALL.__dict__, "chunk_size": 48})
+    cfg = replace(SMALL, chunk_size=48)
     res = run_sweep(cfg, None, n_devices=n_devices, figures=False, progress=False)
     assert res.meta["devices"]["local_used"] == n_devices
     _same(_runs(res), _runs(reference))
@@ -165,7 +166,7 @@ def test_run_directory(tmp_path):
     assert meta["versions"]["jax"] == jax.__version__ and meta["config_hash"]
     assert meta["timings"]["compile_s"] >= 0
     # The saved config reruns the same sweep exactly.
-    resolved = SMALL.__class__(**{**SMALL.__dict__, "chunk_size": res.meta["chunk_size"]})
+    resolved = replace(SMALL, chunk_size=res.meta["chunk_size"])
     assert from_toml((out / "config.toml").read_text()) == resolved
     back = load_run(out)
     _same(back.cells, res.cells)
@@ -177,7 +178,7 @@ def test_run_directory(tmp_path):
 
 
 def test_resume_in_process_is_bit_identical(tmp_path):
-    cfg = SMALL.__class__(**{**SMALL.__dict__, "chunk_size": 48})
+    cfg = replace(SMALL, chunk_size=48)
     out = tmp_path / "run"
     from jaxlab.sweep import SweepInterrupted
 
@@ -198,7 +199,7 @@ def test_resume_refuses_other_config(tmp_path):
 
     with pytest.raises(SweepInterrupted):
         run_sweep(
-            SMALL.__class__(**{**SMALL.__dict__, "chunk_size": 48}),
+            replace(SMALL, chunk_size=48),
             out,
             figures=False,
             progress=False,
@@ -211,21 +212,14 @@ def test_resume_refuses_other_config(tmp_path):
         run_sweep(None, tmp_path, resume=True)
 
 
-def test_lock_refuses_second_sweep_and_takes_over_stale(tmp_path):
+def test_lock_refuses_second_sweep_and_takes_over_stale(tmp_path, stale_lock):
     out = tmp_path / "run"
     out.mkdir()
     with RunLock(out):
         with pytest.raises(ConfigError, match=r"in use by another sweep \(pid \d+"):
             run_sweep(SMALL, out, figures=False, progress=False)
     # A lock left by a dead process on this host is stale: taken over.
-    import socket
-    import subprocess
-
-    dead = subprocess.Popen(["true"])
-    dead.wait()
-    (out / ".lock").write_text(
-        json.dumps({"pid": dead.pid, "host": socket.gethostname(), "time": 0})
-    )
+    stale_lock(out)
     run_sweep(SMALL, out, figures=False, progress=False)
     assert not (out / ".lock").exists()
 
