@@ -80,7 +80,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--repeats",
         type=int,
-        help=f"timed repeats, median reported (default 3; 1 for R > {BIG_R:,})",
+        help=f"timed rounds, medians reported (default 3 up to R = {BIG_R:,}, 1 above); "
+        "each round times the dtypes in turn, so their ratio compares runs made side by side",
     )
     p.add_argument("--devices", type=int, help="local devices (default: all; CPU: one per core)")
     p.add_argument("--seed", type=int, default=0)
@@ -103,12 +104,12 @@ def _validate(args) -> None:
     from jaxlab.gradients import METHODS
 
     args.R = list(args.R or (QUICK_R if args.quick else DEFAULT_R))
-    if args.repeats is None:
-        args.repeats = 1 if args.quick else 3
+    if args.repeats is None and args.quick:
+        args.repeats = 1
     for r in args.R:
         if not 1 <= r <= MAX_RUNS:
             raise ConfigError("R", f"expected integers in [1, {MAX_RUNS:,}], got {r}")
-    if args.repeats < 1:
+    if args.repeats is not None and args.repeats < 1:
         raise ConfigError("repeats", f"expected an integer >= 1, got {args.repeats}")
     if args.devices is not None and args.devices < 1:
         raise ConfigError("devices", f"expected an integer >= 1, got {args.devices}")
@@ -183,9 +184,9 @@ def _summary(agg) -> dict:
     return {"success_rate": int(agg.n_success.sum()) / n, "mean_steps": steps / n}
 
 
-def measure_jaxlab(R, method, dtype, devices, repeats, seed, work_dir) -> list[dict]:
-    """Engine-only and end-to-end records of one configuration (``repeats`` timed runs each,
-    interleaved so that the machine's drift hits both alike)."""
+def _timed_runs(R, method, dtype, devices, seed, work_dir):
+    """One configuration, compiled: ``(engine, end_to_end, base record)``; each call of the two
+    functions is one timed run, ``-> (seconds, aggregates or SweepResult)``."""
     from jaxlab.aggregate import Aggregates
     from jaxlab.engine import compile_all, make_plan, run_chunks
     from jaxlab.sweep import run_sweep
@@ -208,36 +209,61 @@ def measure_jaxlab(R, method, dtype, devices, repeats, seed, work_dir) -> list[d
             wall = time.perf_counter() - t0
         return wall - res.meta["timings"]["compile_s"], res
 
-    if R <= BIG_R:
-        engine()  # warm-up: first-call costs (transfers, allocations) are not throughput
-    n = repeats if R <= BIG_R else 1
-    t_eng, t_e2e, rss_eng, rss_e2e = [], [], 0.0, 0.0
-    for i in range(n):
-        _reset_peak_rss()
-        t, agg = engine()
-        t_eng.append(t)
-        rss_eng = max(rss_eng, _peak_rss_mb())
-        _reset_peak_rss()
-        t, res = end_to_end(i)
-        t_e2e.append(t)
-        rss_e2e = max(rss_e2e, _peak_rss_mb())
-    stats = _summary(agg)
-    same = int(res.cells["n_success"].sum()) == int(agg.n_success.sum())
     base = {
         "impl": "jaxlab", "method": method, "dtype": dtype, "R": R, "R_run": r_run,
         "max_steps": MAX_STEPS, "lr_values": k, "n_devices": len(devices),
         "chunk_size": plan.chunk_size, "n_chunks": len(plan.tasks), "compile_s": compile_s,
-        "device_peak_mb": _device_peak_mb(devices[0]), **stats,
     }  # fmt: skip
+    return engine, end_to_end, base
+
+
+def measure_jaxlab(R, method, dtypes, devices, repeats, seed, work_dir) -> list[dict]:
+    """Engine-only and end-to-end records of one R and method, for each of ``dtypes``.
+
+    ``repeats`` rounds (default 3 up to R = 1e5, 1 above); each round times every dtype's engine
+    and end-to-end run once, the dtypes in turn (the first one first in odd rounds, last in
+    even ones), so that the machine's drift, which is of the order of 10% here, hits the
+    dtypes alike and the float64 / float32 ratio compares runs made side by side.
+    """
+    if isinstance(dtypes, str):
+        dtypes = [dtypes]
+    runs = {d: _timed_runs(R, method, d, devices, seed, work_dir) for d in dtypes}
+    if R <= BIG_R:
+        for engine, _, _ in runs.values():
+            engine()  # warm-up: first-call costs (transfers, allocations) are not throughput
+    n = repeats if repeats is not None else (3 if R <= BIG_R else 1)
+    t_eng = {d: [] for d in dtypes}
+    t_e2e = {d: [] for d in dtypes}
+    rss = {(d, v): 0.0 for d in dtypes for v in ("engine", "end-to-end")}
+    last = {}
+    for i in range(n):
+        for d in dtypes if i % 2 == 0 else dtypes[::-1]:
+            engine, end_to_end, _ = runs[d]
+            _reset_peak_rss()
+            t, agg = engine()
+            t_eng[d].append(t)
+            rss[d, "engine"] = max(rss[d, "engine"], _peak_rss_mb())
+            _reset_peak_rss()
+            t, res = end_to_end(i)
+            t_e2e[d].append(t)
+            rss[d, "end-to-end"] = max(rss[d, "end-to-end"], _peak_rss_mb())
+            last[d] = (agg, res)
     out = []
-    for variant, times, rss in (("engine", t_eng, rss_eng), ("end-to-end", t_e2e, rss_e2e)):
-        med = float(np.median(times))
-        rec = {**base, "variant": variant, "times_s": times, "median_s": med}
-        rec["restart_steps_per_s"] = r_run * MAX_STEPS / med
-        rec["peak_rss_mb"] = rss
-        out.append(rec)
-    out[1]["same_counts_as_engine"] = same
-    out[1]["compile_s"] = float(res.meta["timings"]["compile_s"])
+    for d in dtypes:
+        agg, res = last[d]
+        base = {**runs[d][2], "device_peak_mb": _device_peak_mb(devices[0]), **_summary(agg)}
+        recs = []
+        for variant, times in (("engine", t_eng[d]), ("end-to-end", t_e2e[d])):
+            med = float(np.median(times))
+            rec = {**base, "variant": variant, "times_s": times, "median_s": med}
+            rec["restart_steps_per_s"] = base["R_run"] * MAX_STEPS / med
+            rec["peak_rss_mb"] = rss[d, variant]
+            recs.append(rec)
+        recs[1]["same_counts_as_engine"] = int(res.cells["n_success"].sum()) == int(
+            agg.n_success.sum()
+        )
+        recs[1]["compile_s"] = float(res.meta["timings"]["compile_s"])
+        out += recs
     return out
 
 
@@ -284,7 +310,7 @@ def _peer_runs(args, peers_dir: Path, torch_python: str | None) -> list[tuple[st
     """``(name, command line)`` of every peer run asked for."""
     names = args.peers or list(PEER_SCRIPTS)
     common = ["--seed", str(args.seed), "--save-losses", "0"]
-    repeats = ["--repeats", str(args.repeats)]
+    repeats = ["--repeats", str(3 if args.repeats is None else args.repeats)]
     runs = []
     for name in names:
         script = str(peers_dir / PEER_SCRIPTS[name])
@@ -383,9 +409,13 @@ def _checks(records: list[dict]) -> list[dict]:
                 eng[(m, "float64", R)]["restart_steps_per_s"]
                 / eng[(m, "float32", R)]["restart_steps_per_s"]
             )
+            # Round by round (the dtypes run side by side in each round, see measure_jaxlab).
+            t32, t64 = eng[(m, "float32", R)]["times_s"], eng[(m, "float64", R)]["times_s"]
+            rounds = [a / b for a, b in zip(t32, t64)]
             checks.append({
                 "check": "float64 / float32", "method": m, "dtype": "float64", "R": R,
                 "value": q, "target": f">= {F64_TARGET}", "ok": q >= F64_TARGET,
+                "rounds": rounds, "detail": "by round: " + ", ".join(f"{r:.3f}" for r in rounds),
             })  # fmt: skip
     peers = [r for r in records if r["impl"] != "jaxlab" and "success_rate" in r]
     common = {p["R"] for p in peers} & rs
@@ -428,7 +458,7 @@ def format_table(records: list[dict]) -> str:
 
 
 def _fmt_check(c: dict) -> str:
-    val = f"{c['value']:+.4f}" if c["check"].startswith("success") else f"{c['value']:.2f}"
+    val = f"{c['value']:+.4f}" if c["check"].startswith("success") else f"{c['value']:.3f}"
     extra = f" ({c['detail']})" if "detail" in c else ""
     tag = "ok" if c["ok"] else "BELOW TARGET"
     return (f"  {c['check']}: {c['method']} {c['dtype']} R={c['R']:,}: {val}{extra}, "
@@ -522,12 +552,15 @@ def main(argv=None) -> int:
           f"in [{LR_MIN}, {LR_MAX}], N(0, 1) init, max_steps = {MAX_STEPS}", flush=True)  # fmt: skip
     records, errors = [], []
     t_start = time.perf_counter()
-    for dtype in args.dtypes:
-        for method in args.methods:
-            for R in args.R:
-                for rec in measure_jaxlab(R, method, dtype, devices, args.repeats, args.seed, out):
-                    records.append(rec)
-                    print(_line(rec), flush=True)
+    for method in args.methods:
+        for R in args.R:
+            recs = measure_jaxlab(R, method, args.dtypes, devices, args.repeats, args.seed, out)
+            for rec in recs:
+                print(_line(rec), flush=True)
+            records += recs
+    # The table by dtype, then method, then R (stable: engine before end-to-end).
+    dt, me = args.dtypes.index, args.methods.index
+    records.sort(key=lambda r: (dt(r["dtype"]), me(r["method"]), r["R"]))
     if peers_dir is not None:
         for name, cmd in _peer_runs(args, peers_dir, torch_python):
             recs, err = peer_records(cmd, peers_dir)

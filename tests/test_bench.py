@@ -46,6 +46,33 @@ def test_quick_run_writes_json_and_png(tmp_path):
     assert (out / "throughput.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_dtypes_timed_side_by_side_and_repeats_at_every_R(tmp_path, monkeypatch):
+    """Each round times float32 then float64 (reversed in the next round), so the float64 /
+    float32 check compares neighbouring runs; an explicit --repeats holds above BIG_R too."""
+    monkeypatch.setattr(bench, "BIG_R", 500)  # R = 1000 counts as big: one round by default
+    order = []
+    real = bench._timed_runs
+
+    def spy(R, method, dtype, *args):
+        engine, end_to_end, base = real(R, method, dtype, *args)
+        return (lambda: order.append(dtype) or engine()), end_to_end, base
+
+    monkeypatch.setattr(bench, "_timed_runs", spy)
+    argv = ["--R", "1000", "--methods", "autodiff", "--dtypes", "float32", "float64"]
+    assert bench.main([*argv, "--out", str(tmp_path / "a")]) == 0
+    _, jl = _load(tmp_path / "a")
+    assert [len(m["times_s"]) for m in jl] == [1] * 4 and order == ["float32", "float64"]
+    order.clear()
+    assert bench.main([*argv, "--repeats", "3", "--out", str(tmp_path / "b")]) == 0
+    doc, jl = _load(tmp_path / "b")
+    assert [len(m["times_s"]) for m in jl] == [3] * 4
+    assert order == ["float32", "float64", "float64", "float32", "float32", "float64"]
+    assert [m["dtype"] for m in jl] == ["float32"] * 2 + ["float64"] * 2  # table order kept
+    (f64,) = [c for c in doc["checks"] if c["check"] == "float64 / float32"]
+    eng = {m["dtype"]: m["times_s"] for m in jl if m["variant"] == "engine"}
+    assert f64["rounds"] == pytest.approx([a / b for a, b in zip(eng["float32"], eng["float64"])])
+
+
 def test_numpy_peer_in_the_same_run(tmp_path):
     peers = bench.find_peers_dir(None)
     if peers is None:
