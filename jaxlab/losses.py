@@ -14,6 +14,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from jaxlab.vecmath import sigmoid64
+
 __all__ = ["EPS", "LOSSES", "bce_lab", "bce_logit", "one_minus", "sigmoid", "softplus"]
 
 EPS = 1e-15  # the lab's epsilon inside log(), in the loss and in dL/df_out
@@ -26,7 +28,12 @@ def sigmoid(x):
 
     Differentiating the formula literally gives ``exp(-x) / (1 + exp(-x))**2``, which in float32
     is ``inf / inf = nan`` or a huge number once ``exp(-x)`` overflows, where ``s (1 - s)`` is 0.
+    float64 goes through :func:`jaxlab.vecmath.sigmoid64`, the same formula with one division
+    (XLA's float64 ``exp`` has a division of its own and 64-bit integer code AVX2 lacks).
     """
+    x = jnp.asarray(x)
+    if x.dtype == jnp.float64:
+        return sigmoid64(x)
     return 1.0 / (1.0 + jnp.exp(-x))
 
 

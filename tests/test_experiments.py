@@ -55,14 +55,28 @@ def test_ex3(tmp_path):
 
 @pytest.mark.slow
 def test_float64_ablation_runs(tmp_path):
-    """The benchmark script behind PERFORMANCE.md items 12-13 still runs (tiny sizes)."""
+    """The benchmark script behind PERFORMANCE.md items 12, 13 and 15 still runs (tiny sizes)."""
     args = ["--per-device", "256", "--devices", "1", "--repeats", "1", "--steps", "3"]
     out = run("float64_ablation.py", tmp_path, *args)
     lines = [line for line in out.splitlines() if "restart-steps/s" in line]
     assert [line.split(",")[0] for line in lines] == [
         "float32",
         "float64",
+        "float64 sigmoid=xla",
         "float64 log=xla",
         "float64 draw=float64",
         "float64 draw=float64 log=xla",
     ]
+
+
+@pytest.mark.slow
+def test_bandwidth_runs(tmp_path):
+    """The traffic measurement behind PERFORMANCE.md's float64 section (tiny sizes): one row per
+    dtype, float64 reading and writing twice float32's bytes per restart-step, give or take the
+    int32 status and counters."""
+    args = ["--per-device", "256", "--repeats", "1", "--steps", "3"]
+    out = run("bandwidth.py", tmp_path, *args)
+    rows = {line.split()[0]: line.split() for line in out.splitlines()[2:]}
+    assert set(rows) == {"float32", "float64"}
+    r32, r64 = (float(rows[d][2]) for d in ("float32", "float64"))
+    assert rows["float32"][1] == rows["float64"][1] and 1.7 < r64 / r32 <= 2.0
