@@ -1,4 +1,4 @@
-"""Items 12, 13 and 15 of PERFORMANCE.md, measured in one process: what float64 costs and why.
+"""Items 12, 13, 15 and 17 of PERFORMANCE.md, measured in one process: what float64 costs.
 
 Each variant's chunk program (the lab workload: 2-2-1 network, GD, lr log-spaced over [0.1, 3],
 scale 1) is compiled first; then the variants are timed in turns, ``--repeats`` times, and the
@@ -7,8 +7,9 @@ median is printed as restart-steps/s. Variants switch back one optimisation at a
 * ``draw=float64``: each restart's start drawn in float64 (before item 12; now float32);
 * ``log=xla``: the float64 loss's product logged by XLA's ``log`` (before item 13: a scalar
   libm call per element on the CPU; now :func:`jaxlab.vecmath.log_pos64`);
-* ``sigmoid=xla``: the float64 sigmoid as XLA's ``1 / (1 + exp(-x))`` (before item 15; now
-  :func:`jaxlab.vecmath.sigmoid64`, one division).
+* ``tanh=xla``: XLA's float64 ``tanh`` for the hidden units (before item 17; now
+  :func:`jaxlab.vecmath.tanh64`); with ``sigmoid=xla`` also the sigmoid as XLA's
+  ``1 / (1 + exp(-x))`` (before item 15; now :func:`jaxlab.vecmath.sigmoid64`).
 
 ``--steps 1`` times chunks of one step: the cost outside the training loop.
 
@@ -39,7 +40,6 @@ from jaxlab import engine, problems, unrolled  # noqa: E402
 from jaxlab.config import SweepConfig  # noqa: E402
 
 NEG_SUM_LOG = unrolled.neg_sum_log
-SIGMOID = unrolled.sigmoid
 
 
 @jax.custom_jvp
@@ -70,14 +70,17 @@ def _jvp(primals, tangents):
     return neg_sum_log_xla(terms), -sum(d / t for t, d in zip(terms, dots))
 
 
-VARIANTS = [  # name, dtype, draw dtype, neg_sum_log, sigmoid
-    ("float32", "float32", jnp.float32, NEG_SUM_LOG, SIGMOID),
-    ("float64", "float64", jnp.float32, NEG_SUM_LOG, SIGMOID),
-    ("float64 sigmoid=xla", "float64", jnp.float32, NEG_SUM_LOG, sigmoid_xla),
-    ("float64 log=xla", "float64", jnp.float32, neg_sum_log_xla, SIGMOID),
-    ("float64 draw=float64", "float64", jnp.float64, NEG_SUM_LOG, SIGMOID),
-    ("float64 draw=float64 log=xla", "float64", jnp.float64, neg_sum_log_xla, SIGMOID),
+XLA_TANH = {"tanh": jnp.tanh}
+VARIANTS = [  # name, dtype, draw dtype, functions of jaxlab.unrolled replaced
+    ("float32", "float32", jnp.float32, {}),
+    ("float64", "float64", jnp.float32, {}),
+    ("float64 tanh=xla", "float64", jnp.float32, XLA_TANH),
+    ("float64 tanh=xla sigmoid=xla", "float64", jnp.float32, {**XLA_TANH, "sigmoid": sigmoid_xla}),
+    ("float64 log=xla", "float64", jnp.float32, {"neg_sum_log": neg_sum_log_xla}),
+    ("float64 draw=float64", "float64", jnp.float64, {}),
+    ("float64 draw=float64 log=xla", "float64", jnp.float64, {"neg_sum_log": neg_sum_log_xla}),
 ]
+CURRENT = {"tanh": unrolled.tanh, "sigmoid": unrolled.sigmoid, "neg_sum_log": NEG_SUM_LOG}
 
 
 def main():
@@ -88,8 +91,10 @@ def main():
     size = args.per_device * len(devices)
     programs = {}
     for steps in args.steps:
-        for name, dtype, draw, nsl, sig in VARIANTS:
-            problems.DRAW_DTYPE, unrolled.neg_sum_log, unrolled.sigmoid = draw, nsl, sig
+        for name, dtype, draw, replaced in VARIANTS:
+            problems.DRAW_DTYPE = draw
+            for attr, fn in {**CURRENT, **replaced}.items():
+                setattr(unrolled, attr, fn)
             engine.chunk_fn.cache_clear()
             engine.compiled_chunk.cache_clear()  # trace again with this variant's functions
             cfg = SweepConfig(n_runs=max(1, size // 1024), dtype=dtype, chunk_size=size)
@@ -102,7 +107,9 @@ def main():
             agg, _ = jax.block_until_ready(exe(*inputs, key_data))
             label = f"{name}, {steps} step{'s' * (steps > 1)}"
             programs[label] = (exe, inputs, steps, int(np.asarray(agg.n_success).sum()))
-    problems.DRAW_DTYPE, unrolled.neg_sum_log, unrolled.sigmoid = jnp.float32, NEG_SUM_LOG, SIGMOID
+    problems.DRAW_DTYPE = jnp.float32
+    for attr, fn in CURRENT.items():
+        setattr(unrolled, attr, fn)
     times = {k: [] for k in programs}
     for _ in range(args.repeats):
         for label, (exe, inputs, _, _) in programs.items():

@@ -16,6 +16,7 @@ from jaxlab.errors import check_choice
 from jaxlab.losses import EPS, LOSSES, bce_lab, bce_logit, one_minus, sigmoid
 from jaxlab.network import Dataset
 from jaxlab.network import loss as autodiff_loss
+from jaxlab.network import tanh as _tanh
 
 __all__ = [
     "METHODS",
@@ -56,11 +57,11 @@ dense.defvjp(_dense_fwd, _dense_bwd)
 @jax.custom_vjp
 def tanh(z):
     """Elementwise ``tanh``; backward ``1 - tanh(z)^2`` from the saved output (Q4, Q10)."""
-    return jnp.tanh(z)
+    return _tanh(z)
 
 
 def _tanh_fwd(z):
-    z_out = jnp.tanh(z)
+    z_out = _tanh(z)
     return z_out, z_out
 
 

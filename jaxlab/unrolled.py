@@ -24,7 +24,7 @@ import jax.numpy as jnp
 from jaxlab.errors import check_choice
 from jaxlab.gradients import METHODS
 from jaxlab.losses import EPS, LOSSES, one_minus, sigmoid, softplus
-from jaxlab.network import Dataset, check_widths, n_params
+from jaxlab.network import Dataset, check_widths, n_params, tanh
 from jaxlab.vecmath import log_pos64
 
 __all__ = ["fits", "neg_sum_log", "unrolled_loss"]
@@ -150,7 +150,7 @@ def unrolled_loss(data: Dataset, widths, kind: str = "lab", method: str = "autod
             ]
             if li == len(layout) - 1:
                 return acts, z[0]
-            h = [jnp.tanh(zj) for zj in z]
+            h = [tanh(zj) for zj in z]
             acts.append(h)
 
     def point_loss(z, y):

@@ -55,14 +55,15 @@ def test_ex3(tmp_path):
 
 @pytest.mark.slow
 def test_float64_ablation_runs(tmp_path):
-    """The benchmark script behind PERFORMANCE.md items 12, 13 and 15 still runs (tiny sizes)."""
+    """The benchmark script behind PERFORMANCE.md items 12, 13, 15, 17 still runs (tiny sizes)."""
     args = ["--per-device", "256", "--devices", "1", "--repeats", "1", "--steps", "3"]
     out = run("float64_ablation.py", tmp_path, *args)
     lines = [line for line in out.splitlines() if "restart-steps/s" in line]
     assert [line.split(",")[0] for line in lines] == [
         "float32",
         "float64",
-        "float64 sigmoid=xla",
+        "float64 tanh=xla",
+        "float64 tanh=xla sigmoid=xla",
         "float64 log=xla",
         "float64 draw=float64",
         "float64 draw=float64 log=xla",
