@@ -221,9 +221,9 @@ def measure_jaxlab(R, method, dtypes, devices, repeats, seed, work_dir) -> list[
     """Engine-only and end-to-end records of one R and method, for each of ``dtypes``.
 
     ``repeats`` rounds (default 3 up to R = 1e5, 1 above); each round times every dtype's engine
-    and end-to-end run once, the dtypes in turn (the first one first in odd rounds, last in
-    even ones), so that the machine's drift, which is of the order of 10% here, hits the
-    dtypes alike and the float64 / float32 ratio compares runs made side by side.
+    and end-to-end run once, the dtypes in the given order in the first, third, ... round and
+    reversed in the others, so that the machine's drift (10-30% within minutes on the project's
+    machine) hits the dtypes alike and the float64 / float32 ratio compares runs side by side.
     """
     if isinstance(dtypes, str):
         dtypes = [dtypes]
