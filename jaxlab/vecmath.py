@@ -91,21 +91,25 @@ _EXP_Q = (
 _SIG_LO, _SIG_HI = -40.0, 708.0
 
 
-def sigmoid64(x: jax.Array) -> jax.Array:
-    """``1 / (1 + exp(-x))`` for float64 ``x``, with one division; NaN stays NaN, ``+inf``
-    gives 1 and ``-inf`` gives 0."""
-    if x.dtype != jnp.float64:
-        raise TypeError(f"sigmoid64 takes float64, got {x.dtype}")
-    y = jnp.clip(-x, _SIG_LO, _SIG_HI)
+def _exp_parts(y):
+    """``(P, Q, 2**n)`` with ``exp(y) = 2**n (Q + P) / (Q - P)``, for ``y`` clipped so that
+    ``n + 1023`` is in [1, 2046]. ``2**n`` from the bits: ``n + 1023`` sits in the low bits of
+    ``2**52 + n + 1023``, and a logical shift by 52 moves it into the exponent field."""
     n = jnp.floor(y * _LOG2E + 0.5)
     g = (y - n * _C1) - n * _C2
     g2 = g * g
     p = g * ((_EXP_P[0] * g2 + _EXP_P[1]) * g2 + _EXP_P[2])
     q = ((_EXP_Q[0] * g2 + _EXP_Q[1]) * g2 + _EXP_Q[2]) * g2 + _EXP_Q[3]
-    # 2**n from the bits: n + 1023 sits in the low bits of 2**52 + n + 1023, and a logical shift
-    # by 52 moves it into the exponent field (n + 1023 is in [965, 2044]).
     bits = lax.bitcast_convert_type(n + (_TWO52 + 1023.0), jnp.int64)
-    scale = lax.bitcast_convert_type(lax.shift_left(bits, jnp.int64(52)), jnp.float64)
+    return p, q, lax.bitcast_convert_type(lax.shift_left(bits, jnp.int64(52)), jnp.float64)
+
+
+def sigmoid64(x: jax.Array) -> jax.Array:
+    """``1 / (1 + exp(-x))`` for float64 ``x``, with one division; NaN stays NaN, ``+inf``
+    gives 1 and ``-inf`` gives 0."""
+    if x.dtype != jnp.float64:
+        raise TypeError(f"sigmoid64 takes float64, got {x.dtype}")
+    p, q, scale = _exp_parts(jnp.clip(-x, _SIG_LO, _SIG_HI))  # n + 1023 in [965, 2044]
     q_minus_p = jnp.where(-x > _SIG_HI, 0.0, q - p)
     # The division last: XLA fuses cheap operations into every consumer of their result, but
     # not a division, so the sigmoid is computed once per use, not once per consumer.
@@ -117,15 +121,8 @@ def tanh64(x: jax.Array) -> jax.Array:
     if x.dtype != jnp.float64:
         raise TypeError(f"tanh64 takes float64, got {x.dtype}")
     # |x| > 20: tanh is 1 to the last bit (1 - tanh < 2 exp(-40) < 2**-56).
-    y = jnp.minimum(2.0 * jnp.abs(x), 40.0)
-    n = jnp.floor(y * _LOG2E + 0.5)
-    g = (y - n * _C1) - n * _C2
-    g2 = g * g
-    p = g * ((_EXP_P[0] * g2 + _EXP_P[1]) * g2 + _EXP_P[2])
-    q = ((_EXP_Q[0] * g2 + _EXP_Q[1]) * g2 + _EXP_Q[2]) * g2 + _EXP_Q[3]
-    bits = lax.bitcast_convert_type(n + (_TWO52 + 1023.0), jnp.int64)  # n in [0, 58]
-    scale = lax.bitcast_convert_type(lax.shift_left(bits, jnp.int64(52)), jnp.float64)
-    # exp(y) = scale (Q + P) / (Q - P), so tanh(y / 2) = (exp(y) - 1) / (exp(y) + 1) is:
+    p, q, scale = _exp_parts(jnp.minimum(2.0 * jnp.abs(x), 40.0))  # n in [0, 58]
+    # exp(2|x|) = scale (Q + P) / (Q - P), so tanh |x| = (exp(2|x|) - 1) / (exp(2|x|) + 1) is:
     num = jnp.copysign((scale - 1.0) * q + (scale + 1.0) * p, x)
     den = (scale + 1.0) * q + (scale - 1.0) * p
     return num / den  # the division last, as in sigmoid64
