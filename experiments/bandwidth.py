@@ -32,8 +32,6 @@ jax.config.update("jax_num_cpu_devices", args.devices)
 jax.config.update("jax_enable_x64", True)
 
 import numpy as np  # noqa: E402
-from jax.sharding import NamedSharding  # noqa: E402
-from jax.sharding import PartitionSpec as P  # noqa: E402
 
 from jaxlab import engine  # noqa: E402
 from jaxlab.config import SweepConfig  # noqa: E402
@@ -69,9 +67,6 @@ def loop_traffic(hlo: str) -> tuple[int, int, int]:
 
 def main():
     devices = jax.local_devices()[: args.devices]
-    mesh = engine.make_mesh(devices)
-    sharding = NamedSharding(mesh, P("runs"))
-    key_data = jax.random.key_data(jax.random.key(0))
     size = args.per_device * len(devices)
     programs = {}
     for dtype in args.dtypes:
@@ -79,17 +74,14 @@ def main():
             cfg = SweepConfig(n_runs=max(1, size // 1024), dtype=dtype, chunk_size=size)
             cfg = cfg.with_settings(lr={"log": [0.1, 3.0, 1024]}, scale=1.0, max_steps=steps)
             plan = engine.make_plan(cfg, len(devices))
-            exe = engine.compiled_chunk(
-                plan.combos[0], plan.n_seg, mesh, False, plan.chunk_size, key_data.shape
-            )
-            _, inputs = engine._inputs(plan, plan.tasks[0], sharding)
-            jax.block_until_ready(exe(*inputs, key_data))
-            programs[dtype, steps] = (exe, inputs)
+            exe, call_args = engine.chunk_call(plan, plan.tasks[0], devices)
+            jax.block_until_ready(exe(*call_args))
+            programs[dtype, steps] = (exe, call_args)
     times = {k: [] for k in programs}
     for _ in range(args.repeats):
-        for k, (exe, inputs) in programs.items():
+        for k, (exe, call_args) in programs.items():
             t0 = time.perf_counter()
-            jax.block_until_ready(exe(*inputs, key_data))
+            jax.block_until_ready(exe(*call_args))
             times[k].append(time.perf_counter() - t0)
     print(
         f"{args.per_device:,} restarts per device, {len(devices)} device(s), "

@@ -33,8 +33,6 @@ jax.config.update("jax_enable_x64", True)
 
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
-from jax.sharding import NamedSharding  # noqa: E402
-from jax.sharding import PartitionSpec as P  # noqa: E402
 
 from jaxlab import engine, problems, unrolled  # noqa: E402
 from jaxlab.config import SweepConfig  # noqa: E402
@@ -85,9 +83,6 @@ CURRENT = {"tanh": unrolled.tanh, "sigmoid": unrolled.sigmoid, "neg_sum_log": NE
 
 def main():
     devices = jax.local_devices()[: args.devices]
-    mesh = engine.make_mesh(devices)
-    sharding = NamedSharding(mesh, P("runs"))
-    key_data = jax.random.key_data(jax.random.key(0))
     size = args.per_device * len(devices)
     programs = {}
     for steps in args.steps:
@@ -100,21 +95,18 @@ def main():
             cfg = SweepConfig(n_runs=max(1, size // 1024), dtype=dtype, chunk_size=size)
             cfg = cfg.with_settings(lr={"log": [0.1, 3.0, 1024]}, scale=1.0, max_steps=steps)
             plan = engine.make_plan(cfg, len(devices))
-            exe = engine.compiled_chunk(
-                plan.combos[0], plan.n_seg, mesh, False, plan.chunk_size, key_data.shape
-            )
-            _, inputs = engine._inputs(plan, plan.tasks[0], sharding)
-            agg, _ = jax.block_until_ready(exe(*inputs, key_data))
+            exe, call_args = engine.chunk_call(plan, plan.tasks[0], devices)
+            agg, _ = jax.block_until_ready(exe(*call_args))
             label = f"{name}, {steps} step{'s' * (steps > 1)}"
-            programs[label] = (exe, inputs, steps, int(np.asarray(agg.n_success).sum()))
+            programs[label] = (exe, call_args, steps, int(np.asarray(agg.n_success).sum()))
     problems.DRAW_DTYPE = jnp.float32
     for attr, fn in CURRENT.items():
         setattr(unrolled, attr, fn)
     times = {k: [] for k in programs}
     for _ in range(args.repeats):
-        for label, (exe, inputs, _, _) in programs.items():
+        for label, (exe, call_args, _, _) in programs.items():
             t0 = time.perf_counter()
-            jax.block_until_ready(exe(*inputs, key_data))
+            jax.block_until_ready(exe(*call_args))
             times[label].append(time.perf_counter() - t0)
     print(f"{size:,} restarts per chunk on {len(devices)} device(s), median of {args.repeats}")
     for label, (_, _, steps, ok) in programs.items():

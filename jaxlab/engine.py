@@ -36,6 +36,7 @@ __all__ = [
     "make_plan",
     "run_chunks",
     "chunk_fn",
+    "chunk_call",
     "compile_all",
     "default_chunk_size",
     "replay",
@@ -237,6 +238,20 @@ def _inputs(plan: Plan, task: ChunkTask, sharding):
         put(weight),
         {k: put(v) for k, v in hp.items()},
     )
+
+
+def chunk_call(plan: Plan, task: ChunkTask, devices=None) -> tuple[Callable, tuple]:
+    """``(program, args)`` of one chunk, compiled and placed: ``program(*args)`` runs it and
+    returns ``(aggregates, runs)`` on the devices. For timing the engine's chunk program alone
+    (``experiments/``); sweeps go through :func:`run_chunks`."""
+    devices = list(devices) if devices is not None else jax.local_devices()[: plan.n_devices]
+    mesh = make_mesh(devices)
+    key_data = jax.random.key_data(jax.random.key(plan.config.seed))
+    spec = plan.combos[task.combo]
+    keep = plan.config.keep_runs
+    program = compiled_chunk(spec, plan.n_seg, mesh, keep, plan.chunk_size, key_data.shape)
+    _, args = _inputs(plan, task, NamedSharding(mesh, P("runs")))
+    return program, (*args, key_data)
 
 
 def run_chunks(plan: Plan, tasks, devices=None, on_chunk: Callable | None = None):

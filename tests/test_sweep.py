@@ -66,6 +66,20 @@ def test_keys_follow_global_index(reference):
         assert int(res.steps) == int(reference.runs["steps"][g])
 
 
+def test_chunk_call_is_run_chunks_first_chunk():
+    """engine.chunk_call (the experiments' way to time one chunk) runs the program and inputs
+    that run_chunks gives the same chunk: same aggregates, no new compile."""
+    plan = engine.make_plan(replace(SMALL, chunk_size=64))
+    got = []
+    engine.run_chunks(plan, plan.tasks[:1], on_chunk=got.append)
+    before = engine.COMPILE_STATS["compiles"]
+    program, args = engine.chunk_call(plan, plan.tasks[0])
+    agg, _ = jax.device_get(program(*args))
+    assert engine.COMPILE_STATS["compiles"] == before
+    for mine, theirs in zip(agg, got[0].agg):
+        np.testing.assert_array_equal(np.asarray(mine), theirs)
+
+
 @pytest.mark.parametrize("chunk", [0, 64])
 def test_new_traced_values_do_not_recompile(chunk):
     base = SweepConfig(n_runs=16, chunk_size=chunk).with_settings(
