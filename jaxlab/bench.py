@@ -225,8 +225,6 @@ def measure_jaxlab(R, method, dtypes, devices, repeats, seed, work_dir) -> list[
     reversed in the others, so that the machine's drift (10-30% within minutes on the project's
     machine) hits the dtypes alike and the float64 / float32 ratio compares runs side by side.
     """
-    if isinstance(dtypes, str):
-        dtypes = [dtypes]
     runs = {d: _timed_runs(R, method, d, devices, seed, work_dir) for d in dtypes}
     if R <= BIG_R:
         for engine, _, _ in runs.values():

@@ -61,6 +61,7 @@ def _scaled(h, d):
 
 _LOG_BLOCK = 60  # mantissas in [0.5, 1): a product of 60 stays above 2**-60, normal in float32
 _PROD_BLOCK64 = 20  # float64 terms >= 1e-15: a product of 20 stays above 1e-300, normal
+_LN2 = 0.6931471805599453
 
 
 @jax.custom_jvp
@@ -109,9 +110,6 @@ def _frexp_normal(t):
 def _neg_sum_log_jvp(primals, tangents):
     (terms,), (dots,) = primals, tangents
     return neg_sum_log(terms), -sum(d / t for t, d in zip(terms, dots))
-
-
-_LN2 = 0.6931471805599453
 
 
 def _layout(widths):
