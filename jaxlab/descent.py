@@ -31,7 +31,15 @@ from jax import lax
 
 from jaxlab.errors import ConfigError, check_finite_positive, check_int
 
-__all__ = ["DescentResult", "Status", "check_learning_rate", "descend", "gd", "lab_schedule"]
+__all__ = [
+    "DescentResult",
+    "Status",
+    "check_learning_rate",
+    "check_tol",
+    "descend",
+    "gd",
+    "lab_schedule",
+]
 
 MAX_STEPS_LIMIT = 10_000_000
 TOL = 1e-4
@@ -84,10 +92,30 @@ def lab_schedule(step):
     return 1.0 / (step + 2.0)
 
 
+def check_tol(tol) -> float:
+    """The rule's threshold as a float: a finite number >= 0, or ``None`` / ``"off"`` for no rule
+    (``-inf``: ``value_prev - value_new < -inf`` never holds)."""
+    if tol is None or (isinstance(tol, str) and tol == "off"):
+        return -math.inf
+    if isinstance(tol, str) or isinstance(tol, bool):
+        raise ConfigError("tol", f'expected a finite number >= 0 or "off", got {tol!r}')
+    try:
+        v = float(tol)
+    except (TypeError, ValueError):
+        raise ConfigError("tol", f'expected a finite number >= 0 or "off", got {tol!r}') from None
+    if not math.isfinite(v) or v < 0:
+        raise ConfigError("tol", f'expected a finite number >= 0 or "off", got {tol!r}')
+    return v
+
+
 def _all_finite(tree) -> jax.Array:
-    # One reduction: inf - inf and nan propagate into the sum.
-    total = sum(jnp.sum(leaf) for leaf in jax.tree.leaves(tree))
-    return jnp.isfinite(total)
+    # Each leaf tested on its own: a sum of the leaves would overflow for finite float32
+    # parameters such as (3e38, 3e38) and call them diverged.
+    leaves = jax.tree.leaves(tree)
+    ok = jnp.ones((), bool)
+    for leaf in leaves:
+        ok = ok & jnp.all(jnp.isfinite(leaf))
+    return ok
 
 
 def descend(
@@ -105,15 +133,15 @@ def descend(
       value_and_grad: ``params -> (value, grad)``, value a scalar.
       optimizer: an optax transformation; hyperparameters may be traced arrays.
       max_steps: static step budget (>= 1).
-      tol: the rule's threshold: stop when ``value_prev - value_new < tol``.
+      tol: the rule's threshold: stop when ``value_prev - value_new < tol``; ``None`` (or
+        ``"off"``) switches the rule off: a fixed budget, every run ends ``MAX_STEPS`` or
+        ``DIVERGED``.
       trajectory: also return every point and value (``max_steps + 1`` of each).
 
     Returns a :class:`DescentResult`; the final ``value`` is the value at the returned params.
     """
     max_steps = check_int("max_steps", max_steps, lo=1, hi=MAX_STEPS_LIMIT)
-    tol = float(tol)
-    if not math.isfinite(tol) or tol < 0:
-        raise ConfigError("tol", f"expected a finite number >= 0, got {tol!r}")
+    tol = check_tol(tol)
 
     value0, grad0 = value_and_grad(params0)
     ok0 = jnp.isfinite(value0) & _all_finite(params0)
