@@ -3,8 +3,11 @@ device count, process count or resume adds up to the same bits.
 
 On the device each chunk is reduced to per-cell counts (runs, successes, statuses), a histogram
 of steps taken and a log-spaced histogram of final losses; the host adds them up. Medians and
-quantiles are read off the histograms: exact for steps (one bin per step up to 1000 steps),
-within one bin (``LOSS_BINS_PER_DECADE`` bins a decade, about 12% apart) for final losses.
+quantiles are read off the histograms: for steps exact up to a budget of 1000 steps, else
+rounded down to a multiple of ``max_steps / 1000`` (each cell binned with its own budget); for
+final losses the geometric centre of the bin holding the quantile (``LOSS_BINS_PER_DECADE``
+bins a decade, so within a factor ``10**(1/40)`` = 1.06 of the quantile in [1e-12, 1e4];
+0 below, inf above).
 """
 
 from __future__ import annotations
@@ -72,20 +75,29 @@ def loss_bin_edges() -> np.ndarray:
     return 10.0 ** np.linspace(LOSS_LOG10_MIN, LOSS_LOG10_MAX, N_LOSS_BINS - 1)
 
 
-def chunk_aggregates(out, seg, weight, n_seg: int, max_steps: int) -> Aggregates:
+def chunk_aggregates(
+    out, seg, weight, n_seg: int, max_steps: int, step_bins: int | None = None
+) -> Aggregates:
     """Reduce per-run outcomes of a chunk (``out`` a RunOut of (C,) arrays) to ``n_seg`` cells.
 
     ``seg`` (C,) int32: each run's cell relative to the chunk's first cell; ``weight`` (C,) int32:
-    1 for a real run, 0 for padding. Runs in JAX on the device; returns int32 arrays.
+    1 for a real run, 0 for padding. Steps are binned with this chunk's own budget
+    ``max_steps`` (as a sweep of it alone would bin them) into the first
+    ``n_step_bins(max_steps)`` of ``step_bins`` columns (default: just those), so that cells of
+    several budgets share one table. Runs in JAX on the device; returns int32 arrays.
     """
+    nb = n_step_bins(max_steps)
+    step_bins = nb if step_bins is None else step_bins
+    if step_bins < nb:
+        raise ValueError(f"step_bins: expected at least {nb} for max_steps {max_steps}")
     w = weight.astype(jnp.int32)
     diverged = out.status == Status.DIVERGED
     n_runs = jnp.zeros((n_seg,), jnp.int32).at[seg].add(w)
     n_success = jnp.zeros((n_seg,), jnp.int32).at[seg].add(w * out.success.astype(jnp.int32))
     status = jnp.zeros((n_seg, N_STATUS), jnp.int32).at[seg, out.status].add(w)
     sbin = jnp.floor(out.steps.astype(jnp.float32) / step_bin_width(max_steps)).astype(jnp.int32)
-    sbin = jnp.clip(sbin, 0, n_step_bins(max_steps) - 1)
-    steps_hist = jnp.zeros((n_seg, n_step_bins(max_steps)), jnp.int32).at[seg, sbin].add(w)
+    sbin = jnp.clip(sbin, 0, nb - 1)
+    steps_hist = jnp.zeros((n_seg, step_bins), jnp.int32).at[seg, sbin].add(w)
     # Log-spaced loss bins, computed in float32 from the loss in any dtype.
     tiny = 10.0**LOSS_LOG10_MIN
     lg = jnp.log10(jnp.maximum(out.loss.astype(jnp.float32), tiny))
@@ -147,6 +159,9 @@ def wilson(k, n, z: float = 1.959963984540054):
         centre = (p + z * z / (2 * n)) / denom
         half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
         lo, hi = np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
+    # Exact bounds where they are exact: 0 successes -> lo = 0, all -> hi = 1 (the formula
+    # gives 1e-19 and 1 - 2e-16 there).
+    lo, hi = np.where(k <= 0, 0.0, lo), np.where(k >= n, 1.0, hi)
     bad = n <= 0
     return np.where(bad, np.nan, lo), np.where(bad, np.nan, hi)
 
