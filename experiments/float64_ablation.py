@@ -96,7 +96,7 @@ def main():
             cfg = cfg.with_settings(lr={"log": [0.1, 3.0, 1024]}, scale=1.0, max_steps=steps)
             plan = engine.make_plan(cfg, len(devices))
             exe, call_args = engine.chunk_call(plan, plan.tasks[0], devices)
-            agg, _ = jax.block_until_ready(exe(*call_args))
+            agg = jax.block_until_ready(exe(*call_args))[0]
             label = f"{name}, {steps} step{'s' * (steps > 1)}"
             programs[label] = (exe, call_args, steps, int(np.asarray(agg.n_success).sum()))
     problems.DRAW_DTYPE = jnp.float32

@@ -1,6 +1,6 @@
 """Plain gradient descent (the lab's) against heavy-ball momentum and Adam on the same grid of
-learning rate x initialisation scale, the same restarts (keys follow the run index) and the same
-stopping rule.
+learning rate x initialisation scale, on the same restarts (``keys = "paired"``: restart i of
+every cell starts from the same key) and with the same stopping rule.
 
     python experiments/sweep_optimizers.py [--out out/optimizers] [--n-runs 1000]
 """
@@ -23,7 +23,7 @@ def main():
     ap.add_argument("--out", default="out/optimizers")
     ap.add_argument("--n-runs", type=int, default=1000)
     args = ap.parse_args()
-    cfg = SweepConfig(name="optimizers", n_runs=args.n_runs).with_settings(
+    cfg = SweepConfig(name="optimizers", n_runs=args.n_runs, keys="paired").with_settings(
         optimizer=["gd", "momentum", "adam"],
         lr={"log": [0.01, 10.0, 10]},
         scale={"log": [0.25, 4.0, 5]},

@@ -19,25 +19,59 @@ EXIT_BAD_INPUT = 2
 EXIT_FAILED = 1
 EXIT_INTERRUPTED = 130
 
-_SETTING_HELP = {
-    "lr": "learning rate(s): 1, 0.5,1,2 or a range 0.1:10:11:log",
-    "scale": "initialisation scale(s) (std of N(0, scale^2)): as --lr",
-    "momentum": "momentum(s) of the 'momentum' optimiser, in [0, 1)",
-    "x1": "start x1 (objectives; default: random in the box): as --lr with lin ranges",
-    "x2": "start x2 (objectives): as --x1",
-    "objective": "objective name(s) (problem=objective): lab, rosenbrock, himmelblau, beale, booth, three_hump_camel",
-    "dataset": "dataset name(s) (problem=network): lab, xor",
-    "widths": "layer widths, e.g. 2-2-1 or 2-2-1,2-4-1",
-    "optimizer": "optimiser(s): gd (the lab's), momentum, adam",
-    "max_steps": "step budget(s) per restart",
-}
+def _names(registry) -> str:
+    return ", ".join(registry)
+
+
+def _setting_help() -> dict[str, str]:
+    """Help of each sweepable setting; the allowed names come from the registries."""
+    from jaxlab.datasets import DATASETS
+    from jaxlab.objectives import OBJECTIVES
+    from jaxlab.train import OPTIMIZERS
+
+    return {
+        "lr": "learning rate(s): 1, 0.5,1,2 or a range 0.1:10:11:log",
+        "scale": "initialisation scale(s) (std of N(0, scale^2)): as --lr",
+        "momentum": "momentum(s) of the 'momentum' optimiser, in [0, 1)",
+        "x1": "start x1 (objectives; default: random in the box): as --lr with lin ranges",
+        "x2": "start x2 (objectives): as --x1",
+        "objective": f"objective name(s) (problem=objective): {_names(OBJECTIVES)}",
+        "dataset": f"dataset name(s) (problem=network): {_names(DATASETS)}",
+        "widths": "layer widths, e.g. 2-2-1 or 2-2-1,2-4-1",
+        "optimizer": f"optimiser(s): {_names(OPTIMIZERS)} (gd: the lab's step)",
+        "max_steps": "step budget(s) per restart",
+    }
+
+
+def _tol(text: str):
+    """``--tol``: a number, or ``off`` for no stopping rule (the range is checked by the
+    config)."""
+    if text == "off":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a finite number >= 0 or off, got {text!r}"
+        ) from None
+
+
 _SCALAR_FLAGS = {
     "name": (str, "name of the sweep (default: lab)"),
     "problem": (str, "network (the lab's Exercise 3) or objective (Exercise 1 style)"),
     "loss": (str, "lab (the lab's BCE with 1e-15) or logit (stable)"),
     "method": (str, "gradient: autodiff (jax.grad) or manual (hand-written VJPs)"),
-    "dtype": (str, "float32 or float64"),
-    "tol": (float, "stopping rule: stop when loss_prev - loss_new < tol (default 1e-4)"),
+    "dtype": (str, "float32 or float64 (float64 turns on JAX's x64 for the sweep)"),
+    "tol": (
+        _tol,
+        "stopping rule: stop when loss_prev - loss_new < tol (default 1e-4; it also fires "
+        "when the loss rises); off: no rule, every restart runs its whole budget",
+    ),
+    "keys": (
+        str,
+        "independent (default: every restart its own key) or paired (restart i of every "
+        "cell starts from the same key: common random numbers for comparing settings)",
+    ),
     "threshold": (float, "success: final loss (objectives: f - f_min) below this (default 0.1)"),
     "n_runs": (int, "restarts per grid cell (default 1000)"),
     "seed": (int, "root seed; restart g uses fold_in(key(seed), g)"),
@@ -91,7 +125,7 @@ def _sweep_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted sweep in RUN_DIR")
     for name, (typ, text) in _SCALAR_FLAGS.items():
         p.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, help=text)
-    for name, text in _SETTING_HELP.items():
+    for name, text in _setting_help().items():
         p.add_argument("--" + name.replace("_", "-"), dest=name, metavar="VALUES", help=text)
     p.add_argument(
         "--keep-runs",
@@ -174,13 +208,13 @@ def _initialize(jax, param: str, **kwargs) -> None:
 
 
 def _build_config(args):
-    from jaxlab.config import from_dict, from_toml
+    from jaxlab.config import SWEEPABLE, from_dict, from_toml
     from jaxlab.presets import preset
 
     if args.resume:
         others = [k for k in ("config", "preset", "out") if getattr(args, k)]
         others += [
-            k for k in list(_SCALAR_FLAGS) + list(_SETTING_HELP) if getattr(args, k) is not None
+            k for k in list(_SCALAR_FLAGS) + list(SWEEPABLE) if getattr(args, k) is not None
         ]
         others += ["keep_runs"] if args.keep_runs else []
         if others:
@@ -199,7 +233,7 @@ def _build_config(args):
         if not path.is_file():
             raise ConfigError("config", f"no such file: {path}")
         cfg = from_toml(path.read_text(), base=cfg)
-    flags = {k: getattr(args, k) for k in list(_SCALAR_FLAGS) + list(_SETTING_HELP)}
+    flags = {k: getattr(args, k) for k in list(_SCALAR_FLAGS) + list(SWEEPABLE)}
     flags = {k: v for k, v in flags.items() if v is not None}
     if args.keep_runs:
         flags["keep_runs"] = True
@@ -210,7 +244,8 @@ def _summary(res, seconds: float) -> str:
     import numpy as np
 
     c, cfg = res.cells, res.config
-    lines = [f"jaxlab: {cfg.total_runs:,} restarts in {cfg.n_cells:,} cells, {seconds:.1f} s"]
+    cells = "cell" if cfg.n_cells == 1 else "cells"
+    lines = [f"jaxlab: {cfg.total_runs:,} restarts in {cfg.n_cells:,} {cells}, {seconds:.1f} s"]
     t = res.meta.get("timings", {})
     if t.get("restart_steps_per_s"):
         lines.append(

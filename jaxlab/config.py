@@ -25,7 +25,7 @@ import numpy as np
 import tomli_w
 
 from jaxlab.datasets import DATASETS, get_dataset
-from jaxlab.descent import MAX_STEPS_LIMIT
+from jaxlab.descent import MAX_STEPS_LIMIT, check_tol
 from jaxlab.errors import ConfigError, check_choice, check_finite_positive, check_int, did_you_mean
 from jaxlab.gradients import METHODS
 from jaxlab.losses import LOSSES
@@ -50,6 +50,7 @@ STATIC = ("objective", "dataset", "widths", "optimizer", "max_steps")
 SWEEPABLE = STATIC + TRACED
 PROBLEMS = ("network", "objective")
 DTYPES = ("float32", "float64")
+KEYS = ("independent", "paired")
 MAX_RUNS = 2**32 - 1  # restart keys fold_in a uint32 global index
 MAX_CELLS = 1_000_000
 MAX_AXIS_VALUES = 100_000
@@ -243,10 +244,11 @@ class SweepConfig:
     loss: str = "lab"
     method: str = "autodiff"
     dtype: str = "float32"
-    tol: float = 1e-4
+    tol: float | str = 1e-4  # "off": no stopping rule, a fixed budget
     threshold: float = 0.1
     n_runs: int = 1000
     seed: int = 0
+    keys: str = "independent"  # "paired": restart i of every cell starts from the same key
     chunk_size: int = 0  # 0: chosen from the devices and memory
     keep_runs: bool = False
     settings: tuple[Axis, ...] = field(default_factory=lambda: tuple(_default_axes().values()))
@@ -299,7 +301,8 @@ class SweepConfig:
         check_choice("loss", self.loss, LOSSES)
         check_choice("method", self.method, METHODS)
         check_choice("dtype", self.dtype, DTYPES)
-        check_finite_positive("tol", self.tol, allow_zero=True)
+        check_tol(self.tol)
+        check_choice("keys", self.keys, KEYS)
         check_finite_positive("threshold", self.threshold, allow_zero=True)
         check_int("n_runs", self.n_runs, lo=1, hi=MAX_RUNS)
         check_int("seed", self.seed, lo=0, hi=2**63 - 1)
@@ -355,6 +358,10 @@ def from_dict(d: dict, base: SweepConfig | None = None) -> SweepConfig:
                 k, f"unknown setting{did_you_mean(k, known)}; known: {', '.join(known)}"
             )
     for k, v in scalars.items():
+        if k == "tol" and isinstance(v, str):
+            if v != "off":
+                raise ConfigError("tol", f'expected a finite number >= 0 or "off", got {v!r}')
+            continue
         expected = type(getattr(SweepConfig(), k))
         if expected is float and isinstance(v, int) and not isinstance(v, bool):
             v = float(v)
@@ -364,6 +371,16 @@ def from_dict(d: dict, base: SweepConfig | None = None) -> SweepConfig:
     cfg = replace(cfg, **scalars)
     if sweep:
         cfg = cfg.with_settings(**sweep)
+    relevant = cfg.relevant_settings()
+    defaults = _default_axes()
+    for k in sweep:
+        # A setting this problem does not read is refused rather than silently ignored (an
+        # older config.toml holding its unchanged default still loads).
+        if k not in relevant and cfg.setting(k).values != defaults[k].values:
+            raise ConfigError(
+                k,
+                f"not a setting of problem {cfg.problem!r}; its settings: {', '.join(relevant)}",
+            )
     return cfg.validate()
 
 
@@ -386,9 +403,12 @@ def from_toml(text: str, base: SweepConfig | None = None) -> SweepConfig:
 
 def to_dict(cfg: SweepConfig) -> dict:
     d = {k: getattr(cfg, k) for k in sorted(_SCALARS)}
+    relevant = cfg.relevant_settings()
     for a in cfg.settings:
         if a.values == (None,):
             continue  # random start points: the default, not representable in TOML
+        if a.name not in relevant:
+            continue  # not read by this problem (an objective sweep has no init scale)
         d[a.name] = a.to_toml()
     return d
 

@@ -1,17 +1,20 @@
 """The sweep engine: millions of restarts per compiled call, in chunks, over devices and hosts.
 
 The global run index ``g = cell * n_runs + i`` names restart ``i`` of cell ``cell``; its key is
-``fold_in(root_key, g)``, so a run's result does not depend on the chunk, device or process that
+``fold_in(root_key, g)`` (``keys = "independent"``, the default) or ``fold_in(root_key, i)``
+(``keys = "paired"``: restart i of every cell starts from the same key, common random numbers for
+comparing settings), so a run's result does not depend on the chunk, device or process that
 computes it. The index is cut into chunks (within one static combination, one compiled program
 each); a chunk's runs are sharded over the local devices (``shard_map`` over a 1-D mesh), trained
 with ``vmap(run_one)``, and reduced on the device to integer per-cell aggregates (``psum`` over
-devices). The host adds chunks up, checkpoints after every chunk, and reports progress between
-chunks. With several processes (``jax.distributed``), process p takes chunks p, p + P, ...; the
+devices). The host adds chunks up, appends each finished chunk to the run directory's log, and
+reports progress between chunks. With several processes (``jax.distributed``), process p takes chunks p, p + P, ...; the
 integer aggregates are summed over processes at the end.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import math
@@ -26,7 +29,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from jaxlab.aggregate import Aggregates, chunk_aggregates
+from jaxlab.aggregate import Aggregates, chunk_aggregates, n_step_bins
 from jaxlab.config import STATIC, TRACED, SweepConfig
 from jaxlab.problems import RunOut, RunSpec, final_params, run_one, train_one
 
@@ -34,6 +37,9 @@ __all__ = [
     "ChunkTask",
     "Plan",
     "make_plan",
+    "key_index",
+    "precision",
+    "root_key_data",
     "run_chunks",
     "chunk_fn",
     "chunk_call",
@@ -64,6 +70,11 @@ class Plan:
     combos: tuple  # of RunSpec, one per static combination
     cells_per_combo: int
     tasks: tuple  # of ChunkTask
+
+    @property
+    def step_bins(self) -> int:
+        """Width of the steps histogram: the largest budget's (each cell bins with its own)."""
+        return n_step_bins(max(s.max_steps for s in self.combos))
 
     @property
     def n_seg(self) -> int:
@@ -138,7 +149,7 @@ def make_plan(cfg: SweepConfig, n_devices: int = 1, platform: str = "cpu") -> Pl
                 loss=cfg.loss,
                 method=cfg.method,
                 dtype=cfg.dtype,
-                tol=float(cfg.tol),
+                tol=None if cfg.tol == "off" else float(cfg.tol),
                 threshold=float(cfg.threshold),
             )  # fmt: skip
         )
@@ -153,9 +164,34 @@ def make_plan(cfg: SweepConfig, n_devices: int = 1, platform: str = "cpu") -> Pl
 
 
 def run_keys(root, g):
-    """The PRNG keys of the runs with global indices ``g`` (uint32): ``fold_in(root, g)``, the
-    one rule that the sweep and the replays share."""
+    """The PRNG keys ``fold_in(root, k)`` of the key indices ``k`` (uint32; see
+    :func:`key_index`), the one rule that the sweep and the replays share."""
     return jax.vmap(jax.random.fold_in, in_axes=(None, 0))(root, g)
+
+
+def key_index(cfg: SweepConfig, g) -> np.ndarray:
+    """The key index (uint32) of the runs with global indices ``g``: ``g`` itself for
+    ``keys = "independent"``, the restart's index within its cell (``g % n_runs``) for
+    ``keys = "paired"``. Host numpy, so it never depends on how runs are chunked."""
+    g = np.asarray(g, dtype=np.int64)
+    k = g % cfg.n_runs if cfg.keys == "paired" else g
+    return k.astype(np.uint32)
+
+
+def root_key_data(seed: int) -> jax.Array:
+    """The raw data of ``key(seed)``, the same whatever the process's x64 setting (with x64 off
+    JAX would refuse seeds of 2**32 and above)."""
+    with jax.enable_x64(True):
+        return jax.random.key_data(jax.random.key(seed))
+
+
+def precision(dtype: str):
+    """The context a sweep of ``dtype`` computes in: x64 on exactly for float64, whatever the
+    process's global setting (with x64 off JAX silently truncates float64 to float32)."""
+    want = jnp.dtype(dtype) == jnp.float64
+    if bool(jax.config.jax_enable_x64) == want:
+        return contextlib.nullcontext()
+    return jax.enable_x64(want)
 
 
 def make_mesh(devices) -> Mesh:
@@ -163,28 +199,32 @@ def make_mesh(devices) -> Mesh:
 
 
 @functools.lru_cache(maxsize=64)
-def chunk_fn(spec: RunSpec, n_seg: int, mesh: Mesh, keep_runs: bool) -> Callable:
-    """The compiled program for one chunk: ``f(g, seg, weight, hp, key_data) -> (agg, runs)``.
+def chunk_fn(spec: RunSpec, n_seg: int, mesh: Mesh, keep_runs: bool, step_bins: int) -> Callable:
+    """The compiled program for one chunk: ``f(k, seg, weight, hp, key_data) -> (agg, runs,
+    sample)``.
 
-    ``g`` (C,) uint32 global run indices, ``seg`` (C,) int32 cell offsets within the chunk,
-    ``weight`` (C,) int32 (0 for padding), ``hp`` dict of (C,) traced settings, ``key_data`` the
-    root key's raw data. Cached per static spec: new values of traced settings reuse it.
+    ``k`` (C,) uint32 key indices (:func:`key_index`), ``seg`` (C,) int32 cell offsets within the
+    chunk, ``weight`` (C,) int32 (0 for padding), ``hp`` dict of (C,) traced settings,
+    ``key_data`` the root key's raw data. ``step_bins`` is the sweep's width of the steps
+    histogram (each spec bins with its own budget, padded to it). ``sample`` is each device's
+    first final loss, read back to record the dtype the runs computed in. Cached per static
+    spec: new values of traced settings reuse it.
     """
 
-    def shard(g, seg, weight, hp, key_data):
-        keys = run_keys(jax.random.wrap_key_data(key_data), g)
+    def shard(k, seg, weight, hp, key_data):
+        keys = run_keys(jax.random.wrap_key_data(key_data), k)
         out: RunOut = jax.vmap(functools.partial(run_one, spec))(hp, keys)
-        agg = chunk_aggregates(out, seg, weight, n_seg, spec.max_steps)
+        agg = chunk_aggregates(out, seg, weight, n_seg, spec.max_steps, step_bins)
         agg = jax.tree.map(lambda a: jax.lax.psum(a, "runs"), agg)
         runs = out if keep_runs else None
-        return agg, runs
+        return agg, runs, out.loss[:1]
 
     run_spec = P("runs")
     sharded = jax.shard_map(
         shard,
         mesh=mesh,
         in_specs=(run_spec, run_spec, run_spec, run_spec, P()),
-        out_specs=(P(), run_spec if keep_runs else P()),
+        out_specs=(P(), run_spec if keep_runs else P(), run_spec),
         check_vma=False,  # run_one is written for one run, unaware of the mesh
     )
     return jax.jit(sharded)
@@ -194,7 +234,9 @@ COMPILE_STATS = {"compiles": 0, "seconds": 0.0}
 
 
 @functools.lru_cache(maxsize=64)
-def compiled_chunk(spec: RunSpec, n_seg: int, mesh: Mesh, keep_runs: bool, size: int, key_shape):
+def compiled_chunk(
+    spec: RunSpec, n_seg: int, mesh: Mesh, keep_runs: bool, size: int, key_shape, step_bins: int
+):
     """:func:`chunk_fn` compiled ahead of time for chunks of ``size`` runs (timed apart)."""
     sharding = NamedSharding(mesh, P("runs"))
     dt = jnp.dtype(spec.dtype)
@@ -206,7 +248,7 @@ def compiled_chunk(spec: RunSpec, n_seg: int, mesh: Mesh, keep_runs: bool, size:
     key = jax.ShapeDtypeStruct(key_shape, jnp.uint32, sharding=NamedSharding(mesh, P()))
     t0 = time.perf_counter()
     exe = (
-        chunk_fn(spec, n_seg, mesh, keep_runs)
+        chunk_fn(spec, n_seg, mesh, keep_runs, step_bins)
         .lower(arg(jnp.uint32), arg(jnp.int32), arg(jnp.int32), hp, key)
         .compile()
     )
@@ -215,11 +257,19 @@ def compiled_chunk(spec: RunSpec, n_seg: int, mesh: Mesh, keep_runs: bool, size:
     return exe
 
 
+def _program(plan: Plan, spec: RunSpec, mesh: Mesh, key_shape):
+    cfg = plan.config
+    return compiled_chunk(
+        spec, plan.n_seg, mesh, cfg.keep_runs, plan.chunk_size, key_shape, plan.step_bins
+    )
+
+
 class ChunkResult(NamedTuple):
     task: ChunkTask
     first_cell: int
     agg: Aggregates  # numpy
     runs: dict | None  # numpy per-run records (valid runs only)
+    dtype: str  # the dtype the runs' losses came back in
 
 
 def _inputs(plan: Plan, task: ChunkTask, sharding):
@@ -233,7 +283,7 @@ def _inputs(plan: Plan, task: ChunkTask, sharding):
     hp = plan.hparams(g)
     put = functools.partial(jax.device_put, device=sharding)
     return first_cell, (
-        put(g.astype(np.uint32)),
+        put(key_index(cfg, g)),
         put(seg),
         put(weight),
         {k: put(v) for k, v in hp.items()},
@@ -246,10 +296,8 @@ def chunk_call(plan: Plan, task: ChunkTask, devices=None) -> tuple[Callable, tup
     (``experiments/``); sweeps go through :func:`run_chunks`."""
     devices = list(devices) if devices is not None else jax.local_devices()[: plan.n_devices]
     mesh = make_mesh(devices)
-    key_data = jax.random.key_data(jax.random.key(plan.config.seed))
-    spec = plan.combos[task.combo]
-    keep = plan.config.keep_runs
-    program = compiled_chunk(spec, plan.n_seg, mesh, keep, plan.chunk_size, key_data.shape)
+    key_data = root_key_data(plan.config.seed)
+    program = _program(plan, plan.combos[task.combo], mesh, key_data.shape)
     _, args = _inputs(plan, task, NamedSharding(mesh, P("runs")))
     return program, (*args, key_data)
 
@@ -263,19 +311,16 @@ def run_chunks(plan: Plan, tasks, devices=None, on_chunk: Callable | None = None
     devices = list(devices) if devices is not None else jax.local_devices()[: plan.n_devices]
     mesh = make_mesh(devices)
     sharding = NamedSharding(mesh, P("runs"))
-    key_data = jax.random.key_data(jax.random.key(plan.config.seed))
+    key_data = root_key_data(plan.config.seed)
     pending = None
     for task in list(tasks) + [None]:
         launched = None
         if task is not None:
-            spec = plan.combos[task.combo]
-            f = compiled_chunk(
-                spec, plan.n_seg, mesh, plan.config.keep_runs, plan.chunk_size, key_data.shape
-            )
+            f = _program(plan, plan.combos[task.combo], mesh, key_data.shape)
             first_cell, args = _inputs(plan, task, sharding)
             launched = (task, first_cell, f(*args, key_data))
         if pending is not None:
-            ptask, pfirst, (agg, runs) = pending
+            ptask, pfirst, (agg, runs, sample) = pending
             agg, runs = jax.device_get((agg, runs))
             n = ptask.stop - ptask.start
             records = None
@@ -289,7 +334,7 @@ def run_chunks(plan: Plan, tasks, devices=None, on_chunk: Callable | None = None
                     "x1_final": np.asarray(runs.point[:n, 0], np.float64),
                     "x2_final": np.asarray(runs.point[:n, 1], np.float64),
                 }
-            on_chunk(ChunkResult(ptask, pfirst, Aggregates(*agg), records))
+            on_chunk(ChunkResult(ptask, pfirst, Aggregates(*agg), records, str(sample.dtype)))
         pending = launched
 
 
@@ -297,10 +342,10 @@ def compile_all(plan: Plan, devices=None) -> float:
     """Compile every static combination's program before the run; seconds spent compiling."""
     devices = list(devices) if devices is not None else jax.local_devices()[: plan.n_devices]
     mesh = make_mesh(devices)
-    key_shape = jax.random.key_data(jax.random.key(0)).shape
+    key_shape = root_key_data(0).shape
     before = COMPILE_STATS["seconds"]
     for spec in plan.combos:
-        compiled_chunk(spec, plan.n_seg, mesh, plan.config.keep_runs, plan.chunk_size, key_shape)
+        _program(plan, spec, mesh, key_shape)
     return COMPILE_STATS["seconds"] - before
 
 
@@ -312,7 +357,8 @@ def _restart_inputs(plan: Plan, runs) -> tuple[dict, jax.Array]:
         if not 0 <= r < cfg.total_runs:
             raise ValueError(f"run: expected an index in [0, {cfg.total_runs}), got {r}")
     hp = {k: jnp.asarray(v) for k, v in plan.hparams(runs).items()}
-    return hp, run_keys(jax.random.key(cfg.seed), jnp.asarray(runs, jnp.uint32))
+    root = jax.random.wrap_key_data(root_key_data(cfg.seed))
+    return hp, run_keys(root, jnp.asarray(key_index(cfg, runs)))
 
 
 def _combo_of(plan: Plan, run: int) -> int:
@@ -323,10 +369,11 @@ def replay(plan: Plan, run: int, trajectory: bool = False):
     """Recompute restart ``run`` (a global index) alone: ``(spec, hparams, DescentResult,
     final params)``. Used for figures of chosen restarts (decision boundaries, trajectories)."""
     spec = plan.combos[_combo_of(plan, run)]
-    hp, keys = _restart_inputs(plan, [run])
-    hp = {k: v[0] for k, v in hp.items()}
-    res, _ = train_one(spec, hp, keys[0], trajectory=trajectory)
-    return spec, hp, res, final_params(spec, res.params)
+    with precision(spec.dtype):
+        hp, keys = _restart_inputs(plan, [run])
+        hp = {k: v[0] for k, v in hp.items()}
+        res, _ = train_one(spec, hp, keys[0], trajectory=trajectory)
+        return spec, hp, res, final_params(spec, res.params)
 
 
 @functools.lru_cache(maxsize=32)
@@ -349,9 +396,10 @@ def replay_many(plan: Plan, runs, fn: Callable, extra: tuple = ()) -> dict:
     for c in sorted({_combo_of(plan, r) for r in runs}):
         mine = [r for r in runs if _combo_of(plan, r) == c]
         padded = mine + mine[:1] * (-len(mine) % 16)
-        hp, keys = _restart_inputs(plan, padded)
         spec = plan.combos[c]
-        values = jax.device_get(_replay_program(spec, fn)(hp, keys, tuple(extra)))
+        with precision(spec.dtype):
+            hp, keys = _restart_inputs(plan, padded)
+            values = jax.device_get(_replay_program(spec, fn)(hp, keys, tuple(extra)))
         hp = jax.device_get(hp)  # once, not one read-back per run and setting
         for j, r in enumerate(mine):
             row_hp = {k: float(v[j]) for k, v in hp.items()}

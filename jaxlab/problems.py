@@ -38,7 +38,7 @@ class RunSpec:
     loss: str = "lab"
     method: str = "autodiff"
     dtype: str = "float32"
-    tol: float = 1e-4
+    tol: float | None = 1e-4  # None: no stopping rule (a fixed budget)
     threshold: float = 0.1
     kernel: str = "auto"  # "auto", "unrolled" or "array" (network problems)
 

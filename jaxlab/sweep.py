@@ -35,8 +35,8 @@ from jaxlab import aggregate as A
 from jaxlab import rundir
 from jaxlab.config import SweepConfig, config_hash, from_toml, to_toml
 from jaxlab.descent import Status
-from jaxlab.engine import ChunkResult, compile_all, make_plan, run_chunks
-from jaxlab.errors import ConfigError, check_int
+from jaxlab.engine import ChunkResult, compile_all, make_plan, precision, run_chunks
+from jaxlab.errors import ConfigError, check_int, did_you_mean
 
 __all__ = ["SweepResult", "load_run", "run_sweep"]
 
@@ -59,40 +59,119 @@ class SweepResult:
 
         return pd.DataFrame(self.cells)
 
-    def select(self, **where) -> SweepResult:
+    def select(self, nearest: bool = False, **where) -> SweepResult:
         """The sub-grid where the given axes hold one value each, e.g.
-        ``res.select(optimizer="adam")`` or ``res.select(widths="2-4-1")``: its cells, and a
-        config in which those settings are fixed, so heatmaps treat the rest as the grid."""
-        mask = np.ones(len(self.cells["n_runs"]), bool)
-        fixed = {}
-        for k, v in where.items():
-            if k not in self.cells:
-                raise ConfigError(
-                    k,
-                    f"not an axis of this sweep; axes: {', '.join(a.name for a in self.config.axes)}",
-                )
-            col = self.cells[k]
-            mask &= np.isclose(col, v) if col.dtype.kind == "f" else col == v
-            fixed[k] = [int(w) for w in v.split("-")] if k == "widths" else v
-        if not mask.any():
-            raise ConfigError(next(iter(where)), f"no cell has {where}")
-        cells = {k: c[mask] for k, c in self.cells.items() if k not in where}
+        ``res.select(optimizer="adam")`` or ``res.select(widths=[2, 4, 1])`` (``"2-4-1"`` too):
+        its cells, and a config in which those settings are fixed, so heatmaps treat the rest as
+        the grid. Values are matched as :meth:`cell` matches them."""
+        mask, fixed = self._match(where, nearest)
+        cells = {k: c[mask] for k, c in self.cells.items() if k not in fixed}
         # Per-run records keep their global indices, which the sub-grid's config does not
         # describe: a selection carries cells only (what the heatmaps need).
         return SweepResult(self.config.with_settings(**fixed), cells, None, self.meta, None)
 
-    def cell(self, **where) -> dict:
-        """The row of the cell whose axis values are ``where`` (nearest for numbers)."""
-        mask = np.ones(len(self.cells["n_runs"]), bool)
-        for k, v in where.items():
-            col = self.cells[k]
-            if col.dtype.kind == "f":
-                near = col[np.argmin(np.abs(col - v))]
-                mask &= col == near
-            else:
-                mask &= col == v
-        i = int(np.flatnonzero(mask)[0])
+    def cell(self, nearest: bool = False, **where) -> dict:
+        """The row of the cell whose axis values are ``where``, e.g. ``res.cell(lr=1.0,
+        scale=0.5)``. A number must be on the grid (to 1e-9 relative: the value written in
+        cells.csv or config.toml); one that is not raises a ConfigError naming the nearest grid
+        values, unless ``nearest=True`` (nearest on the axis's own spacing, log or linear).
+        Axes not given must have one value among the matching cells."""
+        mask, _ = self._match(where, nearest)
+        rows = np.flatnonzero(mask)
+        if len(rows) > 1:
+            free = [a.name for a in self.config.axes if a.name not in where]
+            raise ConfigError(
+                free[0] if free else "cell",
+                f"{len(rows)} cells match {where}; give a value for {', '.join(free)} too",
+            )
+        i = int(rows[0])
         return {k: c[i] for k, c in self.cells.items()}
+
+    def _match(self, where: dict, nearest: bool) -> tuple[np.ndarray, dict]:
+        """Cells where each named axis holds the given value, and those values in the config's
+        own spelling (for :meth:`select`'s fixed settings)."""
+        axes = {a.name: a for a in self.config.axes}
+        mask = np.ones(len(self.cells["n_runs"]), bool)
+        fixed = {}
+        for name, value in where.items():
+            if name not in axes:
+                known = [a.name for a in self.config.settings]
+                if name in known:
+                    raise ConfigError(
+                        name,
+                        f"not an axis of this sweep (it ran {name} = "
+                        f"{_spell(name, self.config.setting(name).values[0])} only); "
+                        f"axes: {', '.join(axes) or 'none'}",
+                    )
+                raise ConfigError(
+                    str(name),
+                    f"unknown setting{did_you_mean(name, list(axes) + known)}; "
+                    f"axes of this sweep: {', '.join(axes) or 'none'}",
+                )
+            axis = axes[name]
+            v = _grid_value(axis, value, nearest)
+            col = self.cells[name]
+            if axis.traced:
+                mask &= np.isclose(col, v, rtol=1e-9, atol=0.0)
+            else:
+                mask &= col == _spell(name, v)
+            fixed[name] = list(v) if isinstance(v, tuple) else v
+        if not mask.any():
+            raise ConfigError(next(iter(where)), f"no cell has {where}")
+        return mask, fixed
+
+
+def _spell(name: str, value) -> str | float | int:
+    """A value as cells.csv writes it (widths ``2-2-1``)."""
+    if name == "widths":
+        return "-".join(map(str, value))
+    return value
+
+
+def _grid_value(axis, value, nearest: bool):
+    """The value of ``axis`` that ``value`` names (in any of the config's spellings)."""
+    vals = axis.values
+    if axis.name == "widths":
+        if isinstance(value, str):
+            try:
+                value = tuple(int(p) for p in value.split("-"))
+            except ValueError:
+                raise ConfigError("widths", f"expected widths like 2-4-1, got {value!r}") from None
+        elif isinstance(value, list | tuple | np.ndarray):
+            value = tuple(int(p) for p in value)
+        if value in vals:
+            return value
+        raise ConfigError(
+            "widths", f"{value!r} is not on the grid; values: {', '.join(map(_axis_text, vals))}"
+        )
+    if axis.traced:
+        if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+            raise ConfigError(axis.name, f"expected a number, got {value!r}")
+        grid = np.asarray(vals, np.float64)
+        exact = np.flatnonzero(np.isclose(grid, float(value), rtol=1e-9, atol=0.0))
+        if exact.size:
+            return float(grid[exact[0]])
+        scale = np.log if axis.spacing == "log" and value > 0 else (lambda x: x)
+        order = np.argsort(np.abs(scale(grid) - scale(float(value))), kind="stable")
+        if nearest:
+            return float(grid[order[0]])
+        near = sorted(grid[order[:2]])
+        raise ConfigError(
+            axis.name,
+            f"{value!r} is not on the grid; nearest values: "
+            f"{', '.join(repr(float(x)) for x in near)} (or nearest=True)",
+        )
+    if value in vals:
+        return value
+    raise ConfigError(
+        axis.name,
+        f"{value!r} is not on the grid{did_you_mean(str(value), map(str, vals))}; values: "
+        f"{', '.join(map(_axis_text, vals))}",
+    )
+
+
+def _axis_text(v) -> str:
+    return "-".join(map(str, v)) if isinstance(v, tuple) else str(v)
 
 
 def _axis_columns(cfg: SweepConfig, cell: np.ndarray) -> dict:
@@ -124,12 +203,18 @@ def cells_table(cfg: SweepConfig, agg: A.Aggregates) -> dict:
     table["ci_high"] = hi
     for s in Status:
         table[f"n_{s.name.lower()}"] = agg.status[:, s]
-    max_steps = max(cfg.setting("max_steps").values)
-    centers = A.step_bin_centers(max_steps)
-    if agg.steps_hist.shape[1] != len(centers):
-        centers = A.step_bin_centers(agg.steps_hist.shape[1] - 1)
+    # Each cell's steps were binned with its own budget (aggregate.chunk_aggregates): read
+    # them off with that budget's bins.
+    budget = table["max_steps"] if "max_steps" in table else None
     for q, name in ((0.1, "p10_steps"), (0.5, "median_steps"), (0.9, "p90_steps")):
-        table[name] = A.quantile_from_hist(agg.steps_hist, q, centers)
+        table[name] = np.full(cfg.n_cells, np.nan)
+    for ms in cfg.setting("max_steps").values:
+        rows = slice(None) if budget is None else (budget == ms)
+        centers = A.step_bin_centers(ms)
+        hist = agg.steps_hist[rows]
+        centers = np.concatenate([centers, np.full(hist.shape[1] - len(centers), np.nan)])
+        for q, name in ((0.1, "p10_steps"), (0.5, "median_steps"), (0.9, "p90_steps")):
+            table[name][rows] = A.quantile_from_hist(hist, q, centers)
     lc = A.loss_bin_centers()
     for q, name in ((0.1, "p10_final_loss"), (0.5, "median_final_loss"), (0.9, "p90_final_loss")):
         table[name] = A.quantile_from_hist(agg.loss_hist, q, lc)
@@ -324,7 +409,10 @@ def run_sweep(
     if cfg.keep_runs and n_proc > 1:
         raise ConfigError("keep_runs", "per-run records are kept by single-process sweeps only")
     try:
-        return _run(cfg, out_path, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
+        # float64 sweeps compute with x64 on and float32 ones with it off, whatever the
+        # process's global setting: without x64 JAX truncates float64 to float32 silently.
+        with precision(cfg.dtype):
+            return _run(cfg, out_path, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
     finally:
         if lock is not None:
             lock.release()
@@ -374,6 +462,7 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
     t_compile = compile_all(plan, local[:nd])
     t0 = time.perf_counter()
     counter = {"done": done}
+    computed_in: set[str] = set()  # the dtypes the chunks' losses came back in
     last_checkpoint = [time.perf_counter()]
 
     def checkpoint():
@@ -387,6 +476,7 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
         last_checkpoint[0] = time.perf_counter()
 
     def on_chunk(r: ChunkResult):
+        computed_in.add(r.dtype)
         agg.add_rows(r.first_cell, r.agg)
         if r.runs is not None:
             if runs_dir is not None:
@@ -426,13 +516,14 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
     cells = cells_table(cfg, agg)
     runs = _collect_runs(cfg, runs_dir, mem_runs) if cfg.keep_runs else None
     n_total = cfg.total_runs
+    dtype = _computed_dtype(cfg, computed_in)
     meta = {
         "versions": _versions(),
         "devices": {
             "platform": local[0].platform, "kind": local[0].device_kind, "local_used": nd,
             "processes": n_proc, "global": jax.device_count(),
         },
-        "dtype": cfg.dtype,
+        "dtype": dtype,
         "config_hash": chash,
         "chunk_size": plan.chunk_size,
         "n_chunks": len(plan.tasks),
@@ -462,6 +553,17 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
 
 class _StopNow(Exception):
     pass
+
+
+def _computed_dtype(cfg: SweepConfig, seen: set[str]) -> str:
+    """The dtype the runs computed in, as read back from the chunks' results (what meta.json
+    records); a chunk that came back in another dtype than the config's is a bug, never a
+    silent float32 "float64" sweep."""
+    if not seen:  # every chunk ran in an earlier session: ask JAX what this dtype becomes now
+        seen = {str(jax.numpy.zeros((), cfg.dtype).dtype)}
+    if seen != {cfg.dtype}:
+        raise RuntimeError(f"dtype: the sweep asked for {cfg.dtype} but computed in {sorted(seen)}")
+    return cfg.dtype
 
 
 def _sum_over_processes(agg: A.Aggregates) -> A.Aggregates:
