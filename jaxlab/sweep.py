@@ -7,7 +7,9 @@ A run directory holds:
   95% Wilson interval, status counts, steps and final-loss quantiles;
 * ``runs.csv``: one row per restart, when ``keep_runs`` is set;
 * ``meta.json``: versions, devices, timings, the config's hash;
-* ``state*.npz``: the checkpoint (aggregates so far and chunks done), rewritten after each chunk;
+* ``state*.npz`` and ``state*.log``: the checkpoint: the aggregates so far and the chunks done,
+  rewritten at most every ``CHECKPOINT_SECONDS``, and the checksummed log of every chunk finished
+  since, appended the moment each chunk is done;
 * the figures (``*.png``), redrawn from the files above by ``jaxlab plot``.
 """
 

@@ -6,7 +6,9 @@
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 import optax
+from optax._src import numerics
 
 from jaxlab.descent import TOL, DescentResult, check_learning_rate, descend
 from jaxlab.errors import ConfigError, check_choice, check_finite_positive
@@ -26,7 +28,9 @@ def make_optimizer(
 
     * ``gd``: the lab's ``x - learning_rate * grad``;
     * ``momentum``: heavy-ball SGD, ``optax.sgd(learning_rate, momentum)``;
-    * ``adam``: ``optax.adam(learning_rate, b1, b2)``.
+    * ``adam``: ``optax.adam(learning_rate, b1, b2)``, its bias corrections written as
+      multiplications (:func:`scale_by_adam`: the same restart gives the same bits on any
+      number of devices).
     """
     check_choice("optimizer", name, OPTIMIZERS)
     lr = check_learning_rate(learning_rate)
@@ -37,7 +41,35 @@ def make_optimizer(
         return optax.sgd(lr, momentum=momentum)
     _check_unit("b1", b1)
     _check_unit("b2", b2)
-    return optax.adam(lr, b1=b1, b2=b2)
+    return optax.chain(scale_by_adam(b1, b2), optax.scale_by_learning_rate(lr))
+
+
+def scale_by_adam(b1=0.9, b2=0.999, eps=1e-8) -> optax.GradientTransformation:
+    """``optax.scale_by_adam`` with the bias corrections as multiplications by ``1 / (1 -
+    b**t)``: optax divides each moment by the scalar ``1 - b**t``, and XLA rewrites that
+    division into a multiplication by a reciprocal in some programs and not in others (it
+    did so with the runs sharded over 2 devices, not on 1), so a restart's last bits depended
+    on the device count. Written as a multiplication, every program computes the same
+    thing. State: ``optax.ScaleByAdamState``."""
+
+    def init(params):
+        zeros = jax.tree.map(jnp.zeros_like, params)
+        return optax.ScaleByAdamState(count=jnp.zeros([], jnp.int32), mu=zeros, nu=zeros)
+
+    def update(updates, state, params=None):
+        del params
+        mu = optax.tree.update_moment(updates, state.mu, b1, 1)
+        nu = optax.tree.update_moment_per_elem_norm(updates, state.nu, b2, 2)
+        count = numerics.safe_increment(state.count)
+        c1, c2 = 1 / (1 - b1**count), 1 / (1 - b2**count)
+        updates = jax.tree.map(
+            lambda m, v: (m * c1.astype(m.dtype)) / (jnp.sqrt(v * c2.astype(v.dtype)) + eps),
+            mu,
+            nu,
+        )
+        return updates, optax.ScaleByAdamState(count=count, mu=mu, nu=nu)
+
+    return optax.GradientTransformation(init, update)
 
 
 def _check_unit(param: str, value) -> None:
