@@ -154,7 +154,7 @@ def _check_config(data: bytes, seen: dict) -> SweepConfig:
 
 
 def _rows(data: bytes, want: list[str], n_rows: int) -> dict[str, np.ndarray]:
-    """The columns of a CSV file written by ``write_csv``, as arrays of strings."""
+    """The columns of a CSV file written by ``write_csv``, as tuples of strings."""
     text = _utf8(data)
     if not text:
         raise Damaged("empty")
@@ -181,7 +181,7 @@ def _rows(data: bytes, want: list[str], n_rows: int) -> dict[str, np.ndarray]:
             raise Damaged(f"truncated ({len(body)} of {n_rows} rows)")
         raise Damaged(f"{len(body)} rows, expected {n_rows}")
     cols = list(zip(*body)) if body else [()] * len(want)
-    return {name: np.array(c, dtype=str) for name, c in zip(want, cols)}
+    return dict(zip(want, cols))
 
 
 def _numbers(table: dict, name: str, dtype) -> np.ndarray:
@@ -193,7 +193,7 @@ def _numbers(table: dict, name: str, dtype) -> np.ndarray:
             try:
                 dtype(v)
             except ValueError:
-                raise Damaged(f"row {i + 1}, column {name}: {str(v)!r} is not {kind}") from None
+                raise Damaged(f"row {i + 1}, column {name}: {v!r} is not {kind}") from None
         raise
 
 
@@ -205,11 +205,11 @@ def _axis_values(cfg: SweepConfig, table: dict, cell: np.ndarray) -> dict:
     uniq, inv = np.unique(cell, return_inverse=True)
     for name, vals in _axis_columns(cfg, uniq).items():
         text = np.array([_fmt(v) for v in vals], dtype=str)[inv]
-        bad = np.flatnonzero(table[name] != text)
+        bad = np.flatnonzero(np.array(table[name], dtype=str) != text)
         if bad.size:
             i = int(bad[0])
             raise Damaged(
-                f"row {i + 1}, column {name}: {str(table[name][i])!r}, the config's grid says "
+                f"row {i + 1}, column {name}: {table[name][i]!r}, the config's grid says "
                 f"{str(text[i])!r}"
             )
         out[name] = vals[inv]
@@ -269,7 +269,7 @@ def _check_runs(data: bytes, seen: dict) -> dict:
     out["final_loss"] = _numbers(table, "final_loss", np.float64)
     for name in ("steps", "status", "success"):
         out[name] = _numbers(table, name, np.int64)
-    out["status_name"] = table["status_name"]
+    out["status_name"] = np.array(table["status_name"], dtype=str)
     for name in ("x1_final", "x2_final"):
         if name in table:
             out[name] = _numbers(table, name, np.float64)
