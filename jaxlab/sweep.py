@@ -244,24 +244,6 @@ def _fmt(v):
     return str(v)
 
 
-def read_csv(path) -> dict:
-    with open(path, newline="") as f:
-        rows = list(csv.reader(f))
-    head, body = rows[0], rows[1:]
-    out = {}
-    for j, name in enumerate(head):
-        col = [r[j] for r in body]
-        for conv in (np.int64, np.float64):
-            try:
-                out[name] = np.array(col, dtype=conv) if col else np.array([], conv)
-                break
-            except ValueError:
-                continue
-        else:
-            out[name] = np.array(col)
-    return out
-
-
 class Progress:
     """A one-line progress bar on stderr (restarts done, restarts/s, ETA); quiet off a TTY."""
 
