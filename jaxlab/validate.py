@@ -127,7 +127,10 @@ def _check_meta(data: bytes, seen: dict) -> dict:
         raise Damaged(f"not valid JSON ({e})") from None
     if not isinstance(meta, dict):
         raise Damaged("not a JSON object")
-    if "meta_sha256" in meta and meta["meta_sha256"] != _meta_digest(meta):
+    sealed = [k for k in ("checksums", "meta_sha256") if k in meta]
+    if len(sealed) == 1:  # written together: a bit flipped in the other one's name
+        raise Damaged(f"'checksums' and 'meta_sha256' go together; it has only {sealed[0]!r}")
+    if sealed and meta["meta_sha256"] != _meta_digest(meta):
         raise Damaged("its content does not match its own sha256 (meta_sha256)")
     if not isinstance(meta.get("checksums", {}), dict):
         raise Damaged("'checksums' is not an object")
