@@ -19,6 +19,7 @@ EXIT_BAD_INPUT = 2
 EXIT_FAILED = 1
 EXIT_INTERRUPTED = 130
 
+
 def _names(registry) -> str:
     return ", ".join(registry)
 
@@ -122,7 +123,12 @@ def _sweep_parser(sub) -> argparse.ArgumentParser:
     p.add_argument(
         "--out", metavar="DIR", help="run directory (default: runs/NAME-YYYYmmdd-HHMMSS)"
     )
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted sweep in RUN_DIR")
+    p.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        help="continue an interrupted sweep in RUN_DIR with its config.toml (a finished one is "
+        "left as it is); takes --no-figures, --quiet, --devices and the process flags",
+    )
     for name, (typ, text) in _SCALAR_FLAGS.items():
         p.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, help=text)
     for name, text in _setting_help().items():
@@ -213,16 +219,15 @@ def _build_config(args):
 
     if args.resume:
         others = [k for k in ("config", "preset", "out") if getattr(args, k)]
-        others += [
-            k for k in list(_SCALAR_FLAGS) + list(SWEEPABLE) if getattr(args, k) is not None
-        ]
+        others += [k for k in list(_SCALAR_FLAGS) + list(SWEEPABLE) if getattr(args, k) is not None]
         others += ["keep_runs"] if args.keep_runs else []
         if others:
             flags = ", ".join("--" + k.replace("_", "-") for k in others)
             raise ConfigError(
                 "resume",
-                f"--resume takes the run directory alone (its config.toml is reused), got also "
-                f"{flags}; to change settings start a new sweep with another --out",
+                f"--resume takes the run directory alone (its config.toml is reused; only "
+                f"--no-figures, --quiet, --devices and the process flags may be added), got "
+                f"also {flags}; to change settings start a new sweep with another --out",
             )
         if not Path(args.resume).is_dir():
             raise ConfigError("resume", f"{args.resume} is not a directory; give a run directory")
@@ -276,8 +281,10 @@ def cmd_sweep(args) -> int:
     cfg = _build_config(args)
     _init_distributed(args)
     from jaxlab.sweep import SweepInterrupted, run_sweep
+    from jaxlab.validate import finished
 
     out = args.resume or args.out
+    already = bool(args.resume) and finished(out)  # then nothing is computed or rewritten
     if out is None:
         out = Path("runs") / f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     t0 = time.perf_counter()
@@ -291,7 +298,14 @@ def cmd_sweep(args) -> int:
         return EXIT_INTERRUPTED
     import jax
 
-    if not args.quiet and jax.process_index() == 0:
+    if args.quiet or jax.process_index() != 0:
+        return 0
+    if already:
+        print(
+            f"{out}: sweep already finished ({res.config.total_runs:,} restarts); nothing to do "
+            f"(redraw its figures with: jaxlab plot {out})"
+        )
+    else:
         print(_summary(res, time.perf_counter() - t0))
     return 0
 

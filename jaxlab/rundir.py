@@ -183,7 +183,12 @@ class RunLock:
             info, who = self._describe()
             if info.get("host", me["host"]) != me["host"]:
                 os.close(fd)
-                raise self._in_use(who)
+                raise ConfigError(
+                    "out",
+                    f"{self.path.parent} is in use by another sweep ({who}), as far as can be "
+                    f"told from this host; wait for it, choose another --out, or if no sweep "
+                    f"runs there (a damaged lock), delete {self.path}",
+                )
             os.ftruncate(fd, 0)
             os.pwrite(fd, json.dumps(me).encode(), 0)
             self._fd, self.owned = fd, True
@@ -209,9 +214,11 @@ class ChunkLog:
     at the cost of a small append (its rows only), not a rewrite of the whole state.
 
     A record is ``magic, task, first_cell, payload length, crc32`` then the payload (an ``.npz``
-    of the chunk's arrays). A record cut short by a crash fails its length or checksum and is
-    dropped with everything after it; :meth:`read` returns the whole records in order and cuts
-    such a tail off the file.
+    of the chunk's arrays); the CRC-32 covers the header too (with its own field zero), so that
+    a flipped byte in ``first_cell`` cannot add a chunk's counts to the wrong cells. A record
+    cut short by a crash, or damaged, fails its length or checksum and is dropped with
+    everything after it (those chunks are recomputed); :meth:`read` returns the whole records in
+    order and cuts such a tail off the file.
     """
 
     _HEAD = struct.Struct("<4sqqqI")
@@ -224,7 +231,8 @@ class ChunkLog:
         buf = io.BytesIO()
         np.savez(buf, **arrays)
         payload = buf.getvalue()
-        head = self._HEAD.pack(self._MAGIC, task, first_cell, len(payload), zlib.crc32(payload))
+        crc = self._crc(task, first_cell, payload)
+        head = self._HEAD.pack(self._MAGIC, task, first_cell, len(payload), crc)
         record = head + payload
         try:
             with open(self.path, "ab") as f:
@@ -246,7 +254,11 @@ class ChunkLog:
         while k + n <= len(data):
             magic, task, first, size, crc = self._HEAD.unpack_from(data, k)
             payload = data[k + n : k + n + size]
-            if magic != self._MAGIC or len(payload) != size or zlib.crc32(payload) != crc:
+            if (
+                magic != self._MAGIC
+                or len(payload) != size
+                or self._crc(task, first, payload) != crc
+            ):
                 break  # torn tail: a crash mid-append
             with np.load(io.BytesIO(payload), allow_pickle=False) as z:
                 out.append((task, first, {key: z[key] for key in z.files}))
@@ -257,6 +269,11 @@ class ChunkLog:
             except OSError as e:
                 raise DiskError("out", f"could not repair {self.path}: {e.strerror or e}") from None
         return out
+
+    @classmethod
+    def _crc(cls, task: int, first_cell: int, payload: bytes) -> int:
+        head = cls._HEAD.pack(cls._MAGIC, task, first_cell, len(payload), 0)
+        return zlib.crc32(payload, zlib.crc32(head))
 
     def reset(self) -> None:
         """Empty the log (after its records went into a checkpoint)."""

@@ -6,19 +6,20 @@ A run directory holds:
 * ``cells.csv``: one row per grid cell: a column per axis, then counts, the success rate and its
   95% Wilson interval, status counts, steps and final-loss quantiles;
 * ``runs.csv``: one row per restart, when ``keep_runs`` is set;
-* ``meta.json``: versions, devices, timings, the config's hash;
+* ``meta.json``: versions, devices, timings, the config's hash, the sha256 of the files above;
+  written last, so that it marks a finished sweep (which a resume leaves as it is);
 * ``state*.npz`` and ``state*.log``: the checkpoint: the aggregates so far and the chunks done,
   rewritten at most every ``CHECKPOINT_SECONDS``, and the checksummed log of every chunk finished
   since, appended the moment each chunk is done;
 * the figures (``*.png``), redrawn from the files above by ``jaxlab plot``.
+
+Every file is checked when it is read back (:mod:`jaxlab.validate`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
-import json
 import math
 import os
 import platform
@@ -34,8 +35,8 @@ import jax
 import numpy as np
 
 from jaxlab import aggregate as A
-from jaxlab import rundir
-from jaxlab.config import SweepConfig, config_hash, from_toml, to_toml
+from jaxlab import rundir, validate
+from jaxlab.config import SweepConfig, config_hash, to_toml
 from jaxlab.descent import Status
 from jaxlab.engine import ChunkResult, compile_all, make_plan, precision, run_chunks
 from jaxlab.errors import ConfigError, check_int, did_you_mean
@@ -208,7 +209,7 @@ def cells_table(cfg: SweepConfig, agg: A.Aggregates) -> dict:
     # Each cell's steps were binned with its own budget (aggregate.chunk_aggregates): read
     # them off with that budget's bins.
     budget = table["max_steps"] if "max_steps" in table else None
-    for q, name in ((0.1, "p10_steps"), (0.5, "median_steps"), (0.9, "p90_steps")):
+    for name in ("p10_steps", "median_steps", "p90_steps"):
         table[name] = np.full(cfg.n_cells, np.nan)
     for ms in cfg.setting("max_steps").values:
         rows = slice(None) if budget is None else (budget == ms)
@@ -243,24 +244,6 @@ def _fmt(v):
     if isinstance(v, np.integer | np.bool_):
         return str(int(v))
     return str(v)
-
-
-def read_csv(path) -> dict:
-    with open(path, newline="") as f:
-        rows = list(csv.reader(f))
-    head, body = rows[0], rows[1:]
-    out = {}
-    for j, name in enumerate(head):
-        col = [r[j] for r in body]
-        for conv in (np.int64, np.float64):
-            try:
-                out[name] = np.array(col, dtype=conv) if col else np.array([], conv)
-                break
-            except ValueError:
-                continue
-        else:
-            out[name] = np.array(col)
-    return out
 
 
 class Progress:
@@ -348,9 +331,11 @@ def _prepare_dir(out: Path, cfg: SweepConfig | None, resume: bool) -> SweepConfi
         if not cfile.is_file():
             raise ConfigError("resume", f"{out} is not a jaxlab run directory (no config.toml)")
         try:
-            saved = from_toml(cfile.read_text())
-        except ConfigError as e:
-            raise ConfigError("resume", f"{cfile} is not a valid config ({e})") from None
+            saved = validate.read_config(cfile)
+        except validate.Damaged as e:
+            raise ConfigError(
+                "resume", f"{cfile}: {e}; restore it, or start a new sweep with another --out"
+            ) from None
         if cfg is not None and config_hash(cfg) != config_hash(saved):
             raise ConfigError(
                 "resume",
@@ -411,6 +396,8 @@ def run_sweep(
     if cfg.keep_runs and n_proc > 1:
         raise ConfigError("keep_runs", "per-run records are kept by single-process sweeps only")
     try:
+        if resume and validate.finished(out_path):  # nothing to compute, nothing to rewrite
+            return load_run(out_path)
         # float64 sweeps compute with x64 on and float32 ones with it off, whatever the
         # process's global setting: without x64 JAX truncates float64 to float32 silently.
         with precision(cfg.dtype):
@@ -439,15 +426,9 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
     done = 0
     state_path = out / _state_name(pid, n_proc) if out is not None else None
     if state_path is not None and state_path.exists():
-        st = rundir.load_npz(state_path)
-        if (
-            int(st["version"]) != STATE_VERSION
-            or str(st["config_hash"]) != chash
-            or int(st["chunk_size"]) != plan.chunk_size
-        ):
-            raise ConfigError("resume", f"{state_path} belongs to another sweep or engine version")
-        done = int(st["done"])
-        agg = A.Aggregates(*(st[f] for f in A.Aggregates._fields))
+        done, agg = validate.read_state(
+            state_path, version=STATE_VERSION, chash=chash, plan=plan, mine=mine, template=agg
+        )
     log = rundir.ChunkLog(state_path.with_suffix(".log")) if state_path is not None else None
     if log is not None:
         for task, first, rows in log.read():  # chunks finished after the last checkpoint
@@ -455,13 +436,17 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
                 agg.add_rows(first, A.Aggregates(*(rows[f] for f in A.Aggregates._fields)))
                 done += 1
     runs_dir = out / "runs" if (out is not None and cfg.keep_runs) else None
+    redo = []  # finished chunks whose per-run records are damaged: recomputed, not recounted
     if runs_dir is not None:
         runs_dir.mkdir(exist_ok=True)
+        for task, why in validate.damaged_chunks(runs_dir, mine[:done], max_steps):
+            sys.stderr.write(f"jaxlab: {why}; recomputing that chunk\n")
+            redo.append(task)
     mem_runs: list = []
     todo = mine[done:]
     already = sum(t.stop - t.start for t in mine[:done])
     bar = Progress(sum(t.stop - t.start for t in mine), progress)
-    t_compile = compile_all(plan, local[:nd])
+    t_compile = compile_all(plan, local[:nd]) if todo or redo else 0.0
     t0 = time.perf_counter()
     counter = {"done": done}
     computed_in: set[str] = set()  # the dtypes the chunks' losses came back in
@@ -498,6 +483,11 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
         if intr.hit:
             raise _StopNow
 
+    if redo:
+        run_chunks(
+            plan, redo, local[:nd],
+            lambda r: rundir.save_npz(runs_dir / f"chunk-{r.task.index:07d}.npz", **r.runs),
+        )  # fmt: skip
     with _Interrupt() as intr:
         try:
             run_chunks(plan, todo, local[:nd], on_chunk)
@@ -549,7 +539,7 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
             from jaxlab import plots
 
             meta["figures"] = plots.draw_all(result)
-        rundir.atomic_write(out / "meta.json", json.dumps(meta, indent=2, default=str))
+        rundir.atomic_write(out / "meta.json", validate.meta_text(out, meta))
     return result
 
 
@@ -601,17 +591,15 @@ def _collect_runs(cfg, runs_dir, mem_runs) -> dict:
 
 
 def load_run(run_dir) -> SweepResult:
-    """Load a run directory written by :func:`run_sweep` (no recomputation)."""
+    """Load a run directory written by :func:`run_sweep` (no recomputation). Each file is
+    checked first (:mod:`jaxlab.validate`): a damaged one raises a one-line ConfigError that
+    names it and says what to do."""
     d = Path(run_dir)
     if not (d / "config.toml").is_file() or not (d / "cells.csv").is_file():
         raise ConfigError(
             "run_dir",
             f"{d} is not a finished jaxlab run directory (needs config.toml and cells.csv)",
         )
-    cfg = from_toml((d / "config.toml").read_text())
-    cells = read_csv(d / "cells.csv")
-    runs = read_csv(d / "runs.csv") if (d / "runs.csv").is_file() else None
-    meta = {}
-    with contextlib.suppress(OSError, ValueError):
-        meta = json.loads((d / "meta.json").read_text())
-    return SweepResult(cfg, cells, runs, meta, d)
+    files = validate.read_finished(d)  # each file checked: a damaged one is a one-line error
+    cfg, meta = files["config.toml"], files["meta.json"] or {}
+    return SweepResult(cfg, files["cells.csv"], files.get("runs.csv"), meta, d)

@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import pandas as pd
 import pytest
 
 from jaxlab import aggregate as A
@@ -29,7 +30,7 @@ from jaxlab.config import SweepConfig, from_toml, to_toml
 from jaxlab.descent import Status, descend
 from jaxlab.errors import ConfigError
 from jaxlab.presets import preset
-from jaxlab.sweep import cells_table, load_run, read_csv, run_sweep, write_csv
+from jaxlab.sweep import cells_table, load_run, run_sweep, write_csv
 
 
 def _jaxlab(args, env, cwd, timeout=300):
@@ -111,7 +112,11 @@ def _check_against_runs(res) -> None:
     step quantiles to their bin (exact up to 1000 steps), loss quantiles within one bin."""
     cfg, c, r = res.config, res.cells, res.runs
     cell = np.asarray(r["cell"])
-    budgets = c["max_steps"] if "max_steps" in c else np.full(cfg.n_cells, cfg.setting("max_steps").values[0])
+    budgets = (
+        c["max_steps"]
+        if "max_steps" in c
+        else np.full(cfg.n_cells, cfg.setting("max_steps").values[0])
+    )
     for i in range(cfg.n_cells):
         m = cell == i
         status, steps = np.asarray(r["status"])[m], np.asarray(r["steps"])[m]
@@ -131,7 +136,11 @@ def _check_against_runs(res) -> None:
             if width == 1.0:
                 assert c[name][i] == true
         finite = np.sort(loss[status != Status.DIVERGED])
-        for q, name in ((0.1, "p10_final_loss"), (0.5, "median_final_loss"), (0.9, "p90_final_loss")):
+        for q, name in (
+            (0.1, "p10_final_loss"),
+            (0.5, "median_final_loss"),
+            (0.9, "p90_final_loss"),
+        ):
             if not len(finite):
                 assert np.isnan(c[name][i])
                 continue
@@ -177,7 +186,9 @@ def test_differential_matrix(name, base, settings):
     for combo in {combos[0], combos[-1]}:
         fixed = {a.name: a.values[j] for a, j in zip(static, combo)}
         # Same devices and chunk size: the cached programs (device counts are tested apart).
-        alone = run_sweep(cfg.with_settings(**fixed), None, n_devices=2, figures=False, progress=False)
+        alone = run_sweep(
+            cfg.with_settings(**fixed), None, n_devices=2, figures=False, progress=False
+        )
         mask = np.ones(cfg.n_cells, bool)
         for a, j in zip(static, combo):
             want = "-".join(map(str, a.values[j])) if a.name == "widths" else a.values[j]
@@ -229,7 +240,9 @@ def test_paired_keys_start_every_cell_from_the_same_restarts():
     plan_i = engine.make_plan(ind)
     a = engine.replay(plan_i, 3, trajectory=True)[2].trajectory[0]
     b = engine.replay(plan_i, 33, trajectory=True)[2].trajectory[0]
-    assert not all(np.array_equal(x[0], y[0]) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+    assert not all(
+        np.array_equal(x[0], y[0]) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b))
+    )
 
 
 def test_paired_keys_invariant_to_chunks_and_devices():
@@ -244,7 +257,7 @@ def test_paired_keys_invariant_to_chunks_and_devices():
         for k in ref.runs:
             np.testing.assert_array_equal(np.asarray(got.runs[k]), np.asarray(ref.runs[k]))
     # ... and the configs differ (and hash differently) from independent keys
-    assert "keys = \"paired\"" in to_toml(cfg)
+    assert 'keys = "paired"' in to_toml(cfg)
     assert from_toml(to_toml(cfg)).keys == "paired"
 
 
@@ -378,14 +391,30 @@ def test_csv_writes_exact_bounds_and_reads_them_back(tmp_path):
     agg.n_success[:] = [0, 1000]
     cfg = SweepConfig().with_settings(lr=[1.0, 2.0], scale=1.0, max_steps=10)
     write_csv(tmp_path / "c.csv", cells_table(cfg, agg))
-    back = read_csv(tmp_path / "c.csv")
+    back = pd.read_csv(tmp_path / "c.csv")
     assert back["ci_low"][0] == 0.0 and back["ci_high"][1] == 1.0
     assert "2.2e-19" not in (tmp_path / "c.csv").read_text()
 
 
 def test_summary_says_one_cell(tmp_path, capsys):
     out = tmp_path / "one"
-    assert main(["sweep", "--lr", "1", "--scale", "1", "--n-runs", "20", "--out", str(out), "--no-figures"]) == 0
+    assert (
+        main(
+            [
+                "sweep",
+                "--lr",
+                "1",
+                "--scale",
+                "1",
+                "--n-runs",
+                "20",
+                "--out",
+                str(out),
+                "--no-figures",
+            ]
+        )
+        == 0
+    )
     assert "20 restarts in 1 cell," in capsys.readouterr().out
 
 

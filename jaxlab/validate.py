@@ -1,0 +1,464 @@
+"""Reading a run directory back: every file is checked before it is trusted.
+
+A file cut short, emptied, overwritten with junk or with a flipped byte ends in one
+:class:`ConfigError` that names the file, says what is wrong with it and what to do; the check
+never writes, so the damaged file and every other file stay as they were.
+
+What each file's check detects:
+
+* ``meta.json`` (written last, when the sweep finishes): valid JSON, an object, and the sha256 of
+  its own content (``meta_sha256``) matches. It records the sha256 of every file marked
+  ``checksum`` in :data:`FILES`, as written (``checksums``).
+* ``config.toml``: UTF-8, a valid config, its hash and chunk size equal to ``meta.json``'s, and
+  its sha256. A resume also compares it with the checkpoint's config hash and chunk size.
+* ``cells.csv``, ``runs.csv``: UTF-8, ends in a newline, the columns of this config, one row per
+  cell (per restart), every row whole, numbers that parse, axis values equal to the config's
+  grid, integer counts non-negative and consistent (``n_success <= n_runs``, the status counts
+  add up to ``n_runs = n_runs`` of the config), rates and intervals equal to the counts, quantiles
+  ordered and in range; ``runs.csv``: run indices, cells, statuses and their names, and its
+  per-cell counts equal to ``cells.csv``'s. Then the sha256 recorded in ``meta.json``: a flipped
+  digit that the checks above cannot see (in a final loss, a quantile) is caught there.
+* ``state.npz`` (resume): a whole ``.npz`` (zip CRC-32 on every array; a flipped byte anywhere
+  is an error or reads back identical, tested byte by byte), every array of the shape the config
+  gives, counts consistent with the chunks it says are done.
+* ``runs/chunk-*.npz`` (resume with ``keep_runs``): as ``state.npz``, plus run indices, statuses,
+  steps in range. A damaged or missing file of a finished chunk is *recovered*: that chunk is
+  recomputed (results do not depend on chunking, so the file comes back bit-identical); its
+  counts, already in the checkpoint, are not added again.
+
+Not checked here: ``state.log`` (each record carries a CRC-32 over its header and payload: a
+damaged record and everything after it is dropped and those chunks recomputed, see
+:class:`jaxlab.rundir.ChunkLog`), ``.lock`` (the lock is the kernel's ``flock``; its content only
+names the holder, and a damaged one is taken over), the figures (outputs only, redrawn by
+``jaxlab plot``). Without ``meta.json`` (a run directory of an older version, or a sweep killed
+just before writing it) only the consistency checks apply.
+
+To add a file: write its check, ``check(data: bytes, seen: dict) -> value`` raising
+:class:`Damaged` (``seen`` holds what the files before it gave), and add a :class:`RunFile` to
+:data:`FILES` with what to do when it is damaged; ``checksum=True`` if it is written before
+``meta.json``, so that its sha256 is recorded there and verified on load.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from itertools import zip_longest
+from pathlib import Path
+
+import numpy as np
+
+from jaxlab import aggregate as A
+from jaxlab.config import SweepConfig, config_hash, from_toml
+from jaxlab.descent import Status
+from jaxlab.errors import ConfigError
+
+__all__ = [
+    "FILES",
+    "Damaged",
+    "RunFile",
+    "damaged_chunks",
+    "finished",
+    "meta_text",
+    "read_config",
+    "read_finished",
+    "read_state",
+]
+
+
+class Damaged(Exception):
+    """A file's content is not what jaxlab wrote; ``str()`` says how, in one clause."""
+
+
+@dataclass(frozen=True)
+class RunFile:
+    """One file of a finished run directory and how it is checked when read back."""
+
+    name: str  # path inside the run directory
+    check: Callable[[bytes, dict], object]  # (its bytes, what earlier files gave) -> its value
+    todo: str  # what to do when it is damaged; ``{d}`` is the run directory
+    required: Callable[[dict], bool] = lambda seen: True
+    checksum: bool = True  # sha256 recorded in meta.json at the end of the sweep, verified on load
+
+
+_REBUILD = (
+    "delete it and meta.json, then `jaxlab sweep --resume {d}` rebuilds them from the checkpoint"
+)
+_REWRITE = "delete it, then `jaxlab sweep --resume {d}` rewrites it from the checkpoint"
+_RESTORE = "restore it from a copy, or run the sweep again with another --out"
+CELL_COUNTS = ["n_runs", "n_success"] + [f"n_{s.name.lower()}" for s in Status]
+CELL_COLUMNS = (
+    ["n_runs", "n_success", "success_rate", "ci_low", "ci_high"]
+    + [f"n_{s.name.lower()}" for s in Status]
+    + ["p10_steps", "median_steps", "p90_steps"]
+    + ["p10_final_loss", "median_final_loss", "p90_final_loss"]
+)
+CHUNK_ARRAYS = ("run", "final_loss", "steps", "status", "success", "x1_final", "x2_final")
+
+
+def _utf8(data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise Damaged(f"not UTF-8 text (byte {e.start} is {data[e.start]:#04x})") from None
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _meta_digest(meta: dict) -> str:
+    rest = {k: v for k, v in meta.items() if k != "meta_sha256"}
+    return _sha256(json.dumps(rest, sort_keys=True).encode())
+
+
+# --- the files of a finished run -------------------------------------------------------------
+def _check_meta(data: bytes, seen: dict) -> dict:
+    text = _utf8(data)
+    if not text.strip():
+        raise Damaged("empty")
+    try:
+        meta = json.loads(text)
+    except ValueError as e:
+        raise Damaged(f"not valid JSON ({e})") from None
+    if not isinstance(meta, dict):
+        raise Damaged("not a JSON object")
+    sealed = [k for k in ("checksums", "meta_sha256") if k in meta]
+    if len(sealed) == 1:  # written together: a bit flipped in the other one's name
+        raise Damaged(f"'checksums' and 'meta_sha256' go together; it has only {sealed[0]!r}")
+    if sealed and meta["meta_sha256"] != _meta_digest(meta):
+        raise Damaged("its content does not match its own sha256 (meta_sha256)")
+    if not isinstance(meta.get("checksums", {}), dict):
+        raise Damaged("'checksums' is not an object")
+    return meta
+
+
+def _check_config(data: bytes, seen: dict) -> SweepConfig:
+    text = _utf8(data)
+    if not text.strip():
+        raise Damaged("empty")  # which would read as the default config
+    if not text.endswith("\n"):
+        raise Damaged("truncated (the last line has no newline)")
+    try:
+        cfg = from_toml(text)
+    except ConfigError as e:
+        raise Damaged(f"not a valid config ({e})") from None
+    meta = seen.get("meta.json") or {}
+    for key, have in (("config_hash", config_hash(cfg)), ("chunk_size", cfg.chunk_size)):
+        if key in meta and meta[key] != have:
+            raise Damaged(f"its {key} {have!r} differs from meta.json's {meta[key]!r}")
+    if "total_runs" in meta and meta["total_runs"] != cfg.total_runs:
+        raise Damaged(f"it gives {cfg.total_runs} restarts, meta.json {meta['total_runs']!r}")
+    return cfg
+
+
+def _rows(data: bytes, want: list[str], n_rows: int) -> dict[str, np.ndarray]:
+    """The columns of a CSV file written by ``write_csv``, as tuples of strings."""
+    text = _utf8(data)
+    if not text:
+        raise Damaged("empty")
+    try:
+        rows = list(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error as e:
+        raise Damaged(f"not CSV ({e})") from None
+    head, body = rows[0], rows[1:]
+    if head != want:
+        i, (got, exp) = next((i, p) for i, p in enumerate(zip_longest(head, want)) if p[0] != p[1])
+        got, exp = ("none" if v is None else repr(v) for v in (got, exp))
+        raise Damaged(
+            f"header column {i + 1} is {got}, expected {exp} (this config's columns: "
+            f"{', '.join(want)})"
+        )
+    bad = next((i for i, r in enumerate(body) if len(r) != len(want)), None)
+    if bad is not None:
+        what = f"row {bad + 1} of {n_rows} has {len(body[bad])} fields, expected {len(want)}"
+        raise Damaged(f"truncated ({what})" if bad == len(body) - 1 else what)
+    if not text.endswith("\n"):  # cut inside its last field
+        raise Damaged(f"truncated (row {len(body)} of {n_rows} is cut short)")
+    if len(body) != n_rows:
+        if len(body) < n_rows:
+            raise Damaged(f"truncated ({len(body)} of {n_rows} rows)")
+        raise Damaged(f"{len(body)} rows, expected {n_rows}")
+    cols = list(zip(*body)) if body else [()] * len(want)
+    return dict(zip(want, cols))
+
+
+def _numbers(table: dict, name: str, dtype) -> np.ndarray:
+    try:
+        return np.array(table[name], dtype=dtype)
+    except ValueError:
+        kind = "an integer" if dtype is np.int64 else "a number"
+        for i, v in enumerate(table[name]):
+            try:
+                dtype(v)
+            except ValueError:
+                raise Damaged(f"row {i + 1}, column {name}: {v!r} is not {kind}") from None
+        raise
+
+
+def _axis_values(cfg: SweepConfig, table: dict, cell: np.ndarray) -> dict:
+    """Check the axis columns' text against the config's grid; return them typed as written."""
+    from jaxlab.sweep import _axis_columns, _fmt  # the writer's own formatting
+
+    out = {}
+    uniq, inv = np.unique(cell, return_inverse=True)
+    for name, vals in _axis_columns(cfg, uniq).items():
+        text = np.array([_fmt(v) for v in vals], dtype=str)[inv]
+        bad = np.flatnonzero(np.array(table[name], dtype=str) != text)
+        if bad.size:
+            i = int(bad[0])
+            raise Damaged(
+                f"row {i + 1}, column {name}: {table[name][i]!r}, the config's grid says "
+                f"{str(text[i])!r}"
+            )
+        out[name] = vals[inv]
+    return out
+
+
+def _ensure(ok, why: str) -> None:
+    if not np.all(ok):
+        raise Damaged(why)
+
+
+def _each(ok, what: str, label: str = "row", base: int = 1) -> None:
+    """Raise ``"{label} i: {what}"`` for the first False of ``ok`` (counted from ``base``)."""
+    ok = np.asarray(ok)
+    if not ok.all():
+        raise Damaged(f"{label} {int(np.flatnonzero(~ok)[0]) + base}: {what}")
+
+
+def _check_cells(data: bytes, seen: dict) -> dict:
+    cfg = seen["config.toml"]
+    table = _rows(data, [a.name for a in cfg.axes] + CELL_COLUMNS, cfg.n_cells)
+    out = _axis_values(cfg, table, np.arange(cfg.n_cells))
+    for name in CELL_COLUMNS:
+        out[name] = _numbers(table, name, np.int64 if name in CELL_COUNTS else np.float64)
+    n, k = out["n_runs"], out["n_success"]
+    for name in CELL_COUNTS:
+        _each(out[name] >= 0, f"{name} is negative")
+    _each(n == cfg.n_runs, f"n_runs is not the config's {cfg.n_runs}")
+    _each(k <= n, "n_success > n_runs")
+    statuses = sum(out[f"n_{s.name.lower()}"] for s in Status)
+    _each(statuses == n, "the status counts do not add up to n_runs")
+    for name, want in zip(("success_rate", "ci_low", "ci_high"), A.rate_ci(k, n)):
+        ok = np.isclose(out[name], want, rtol=1e-12, atol=0, equal_nan=True)
+        _each(ok, f"{name} does not match n_success / n_runs")
+    max_steps = max(cfg.setting("max_steps").values)
+    for kind, hi in (("steps", max_steps), ("final_loss", np.inf)):
+        p10, med, p90 = (out[f"{q}_{kind}"] for q in ("p10", "median", "p90"))
+        empty = np.isnan(p10) & np.isnan(med) & np.isnan(p90)  # final losses: all diverged
+        ok = empty | ((0 <= p10) & (p10 <= med) & (med <= p90) & (p90 <= hi))
+        _each(ok, f"the {kind} quantiles are out of order or range")
+    return out
+
+
+def runs_columns(cfg: SweepConfig) -> list[str]:
+    cols = ["run", "cell", *(a.name for a in cfg.axes)]
+    cols += ["final_loss", "steps", "status", "success", "status_name"]
+    return cols + (["x1_final", "x2_final"] if cfg.problem == "objective" else [])
+
+
+def _check_runs(data: bytes, seen: dict) -> dict:
+    cfg, cells = seen["config.toml"], seen["cells.csv"]
+    table = _rows(data, runs_columns(cfg), cfg.total_runs)
+    out = {"run": _numbers(table, "run", np.int64), "cell": _numbers(table, "cell", np.int64)}
+    _each(out["run"] == np.arange(cfg.total_runs), "run is not the row's index")
+    _each(out["cell"] == out["run"] // cfg.n_runs, "cell is not run // n_runs")
+    out.update(_axis_values(cfg, table, out["cell"]))
+    out["final_loss"] = _numbers(table, "final_loss", np.float64)
+    for name in ("steps", "status", "success"):
+        out[name] = _numbers(table, name, np.int64)
+    out["status_name"] = np.array(table["status_name"], dtype=str)
+    for name in ("x1_final", "x2_final"):
+        if name in table:
+            out[name] = _numbers(table, name, np.float64)
+    status, names = out["status"], np.array([s.name.lower() for s in Status])
+    _each((status >= 0) & (status < len(Status)), f"status is not in 0-{len(Status) - 1}")
+    _each(out["status_name"] == names[status], "status_name does not match status")
+    _each((out["success"] == 0) | (out["success"] == 1), "success is not 0 or 1")
+    max_steps = max(cfg.setting("max_steps").values)
+    _each((out["steps"] >= 0) & (out["steps"] <= max_steps), f"steps not in [0, {max_steps}]")
+    if cells is not None:  # the per-run records add up to the per-cell counts
+        counts = {"n_success": np.bincount(out["cell"], out["success"], cfg.n_cells)}
+        for s in Status:
+            counts[f"n_{s.name.lower()}"] = np.bincount(out["cell"], status == s, cfg.n_cells)
+        for name, count in counts.items():
+            _each(count == cells[name], f"its {name} differs from cells.csv's", "cell", 0)
+    return out
+
+
+FILES: tuple[RunFile, ...] = (
+    RunFile("meta.json", _check_meta, _REWRITE,
+            required=lambda seen: False, checksum=False),
+    RunFile("config.toml", _check_config, _RESTORE),
+    RunFile("cells.csv", _check_cells, _REBUILD),
+    RunFile("runs.csv", _check_runs, _REBUILD,
+            required=lambda seen: seen["config.toml"].keep_runs),
+)  # fmt: skip
+
+
+def _error(d: Path, name: str, why: str, todo: str) -> ConfigError:
+    return ConfigError(str(d / name), f"{why}; {todo.format(d=d)}")
+
+
+def read_finished(d: Path, files: tuple[RunFile, ...] = FILES) -> dict[str, object]:
+    """Check and read each of ``files`` in ``d``: ``{name: value}`` (None for an absent optional
+    file). Raise a one-line :class:`ConfigError` naming the first damaged file."""
+    seen: dict[str, object] = {}
+    for f in files:
+        path = d / f.name
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            if f.required(seen):
+                raise _error(d, f.name, "missing", f.todo) from None
+            seen[f.name] = None
+            continue
+        except OSError as e:
+            raise _error(d, f.name, f"cannot be read ({e.strerror})", f.todo) from None
+        try:
+            seen[f.name] = f.check(data, seen)
+            want = (seen.get("meta.json") or {}).get("checksums", {}).get(f.name)
+            if f.checksum and want is not None and _sha256(data) != want:
+                raise Damaged("does not match its sha256 in meta.json (changed or damaged)")
+        except Damaged as e:
+            raise _error(d, f.name, str(e), f.todo) from None
+    return seen
+
+
+def finished(d) -> bool:
+    """Whether ``d`` holds a finished sweep (``meta.json`` is written last)."""
+    return (Path(d) / "meta.json").exists()
+
+
+def meta_text(d: Path, meta: dict) -> str:
+    """``meta.json``'s text: ``meta`` with the sha256 of each checksummed file of :data:`FILES`
+    now in ``d`` and of its own content."""
+    meta = json.loads(json.dumps(meta, default=str))  # exactly what a reader will get back
+    meta["checksums"] = {
+        f.name: _sha256((d / f.name).read_bytes())
+        for f in FILES
+        if f.checksum and (d / f.name).is_file()
+    }
+    meta["meta_sha256"] = _meta_digest(meta)
+    return json.dumps(meta, indent=2)
+
+
+def read_config(path: Path) -> SweepConfig:
+    """``config.toml``'s config; :class:`Damaged` if it is not one."""
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise Damaged(f"cannot be read ({e.strerror})") from None
+    return _check_config(data, {})
+
+
+# --- the checkpoint (resume) -----------------------------------------------------------------
+def _npz(data: bytes) -> dict[str, np.ndarray]:
+    if not data:
+        raise Damaged("empty")
+    if not data.startswith(b"PK\x03\x04"):
+        raise Damaged("not an .npz archive (junk where its zip header should be)")
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except Exception as e:  # noqa: BLE001  zipfile, numpy and zlib each raise their own kinds
+        why = (str(e).strip().splitlines() or [type(e).__name__])[0][:100]
+        raise Damaged(f"truncated or damaged .npz archive ({why})") from None
+
+
+def _need(arrays: dict, names) -> None:
+    missing = [k for k in names if k not in arrays]
+    if missing:
+        raise Damaged(f"damaged .npz archive (no {', '.join(missing)})")
+
+
+def runs_per_cell(tasks, n_cells: int, n_runs: int) -> np.ndarray:
+    """How many restarts of each cell the chunks ``tasks`` hold (disjoint ranges of run index)."""
+    if not tasks:
+        return np.zeros(n_cells, np.int64)
+    spans = sorted((t.start, t.stop) for t in tasks)
+    starts = np.array([a for a, _ in spans], np.int64)
+    lens = np.array([b - a for a, b in spans], np.int64)
+    before = np.concatenate([[0], np.cumsum(lens)])
+    edges = np.arange(n_cells + 1, dtype=np.int64) * n_runs
+    i = np.searchsorted(starts, edges, side="right") - 1
+    j = np.maximum(i, 0)
+    below = np.where(i >= 0, before[j] + np.clip(edges - starts[j], 0, lens[j]), 0)
+    return np.diff(below)
+
+
+def read_state(path: Path, *, version: int, chash: str, plan, mine, template) -> tuple:
+    """``(done, Aggregates)`` of the checkpoint ``path``, checked against ``plan``: ``mine`` are
+    this process's chunks, ``template`` the zero Aggregates of the config."""
+    d = path.parent
+    todo = (
+        f"the checkpoint cannot be used: restore it, or delete {path.name} and "
+        f"{path.with_suffix('.log').name} and `jaxlab sweep --resume {d}` recomputes the sweep"
+    )
+    try:
+        st = _npz(path.read_bytes())
+        _need(st, ("version", "config_hash", "chunk_size"))
+        same = (
+            st["version"].shape == () and int(st["version"]) == version
+            and str(st["config_hash"]) == chash
+            and st["chunk_size"].shape == () and int(st["chunk_size"]) == plan.chunk_size
+        )  # fmt: skip
+        if not same:
+            raise ConfigError(
+                "resume",
+                f"{path} belongs to another sweep or engine version (config hash "
+                f"{str(st['config_hash'])[:16]!r}, config.toml's {chash!r}); if config.toml was "
+                "changed or damaged restore it, else start a new sweep with another --out",
+            )
+        _need(st, ("done", *A.Aggregates._fields))
+        done = st["done"]
+        if done.shape != () or done.dtype.kind not in "iu" or not 0 <= int(done) <= len(mine):
+            raise Damaged(f"done is not a chunk count in [0, {len(mine)}]")
+        done = int(done)
+        agg = A.Aggregates(*(st[f] for f in A.Aggregates._fields))
+        for name, a, z in zip(A.Aggregates._fields, agg, template):
+            if a.shape != z.shape or a.dtype != z.dtype:
+                raise Damaged(
+                    f"{name} is {a.dtype}{list(a.shape)}, expected {z.dtype}{list(z.shape)}"
+                )
+            if (a < 0).any():
+                raise Damaged(f"{name} has negative counts")
+        n, div = agg.n_runs, agg.status[:, Status.DIVERGED]
+        done_runs = runs_per_cell(mine[:done], len(n), plan.config.n_runs)
+        _each(n == done_runs, f"n_runs does not match the {done} chunks done", "cell", 0)
+        _each(agg.n_success <= n, "n_success > n_runs", "cell", 0)
+        _each(agg.status.sum(1) == n, "the status counts do not add up to n_runs", "cell", 0)
+        _each(agg.steps_hist.sum(1) == n, "the steps histogram does not add up", "cell", 0)
+        _each(agg.loss_hist.sum(1) == n - div, "the loss histogram does not add up", "cell", 0)
+    except Damaged as e:
+        raise _error(d, path.name, str(e), todo) from None
+    return done, agg
+
+
+def damaged_chunks(runs_dir: Path, tasks, max_steps: int) -> list[tuple[object, str]]:
+    """``(task, why)`` for each of the finished chunks ``tasks`` whose per-run records file in
+    ``runs_dir`` is missing or damaged."""
+    out = []
+    for t in tasks:
+        path = runs_dir / f"chunk-{t.index:07d}.npz"
+        try:
+            try:
+                r = _npz(path.read_bytes())
+            except FileNotFoundError:
+                raise Damaged("missing") from None
+            _need(r, CHUNK_ARRAYS)
+            n = t.stop - t.start
+            if any(r[k].shape != (n,) for k in CHUNK_ARRAYS):
+                raise Damaged(f"arrays of the wrong shape (expected {n} runs)")
+            _ensure(r["run"] == np.arange(t.start, t.stop), "run indices not the chunk's")
+            _ensure((r["status"] >= 0) & (r["status"] < len(Status)), "status out of range")
+            _ensure((r["steps"] >= 0) & (r["steps"] <= max_steps), "steps out of range")
+            _ensure((r["success"] == 0) | (r["success"] == 1), "success not 0 or 1")
+        except Damaged as e:
+            out.append((t, f"{path.relative_to(runs_dir.parent)}: {e}"))
+    return out
