@@ -8,6 +8,8 @@ A run directory holds:
 * ``runs.csv``: one row per restart, when ``keep_runs`` is set;
 * ``meta.json``: versions, devices, timings, the config's hash;
 * ``state*.npz``: the checkpoint (aggregates so far and chunks done), rewritten after each chunk;
+* ``boundaries.npz``: network sweeps: the restarts the decision-boundary figure draws, replayed
+  when the sweep finished (:mod:`jaxlab.boundaries`);
 * the figures (``*.png``), redrawn from the files above by ``jaxlab plot``.
 """
 
@@ -452,6 +454,9 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
         write_csv(out / "cells.csv", cells)
         if runs is not None:
             write_csv(out / "runs.csv", runs)
+        from jaxlab import boundaries
+
+        boundaries.store(result)  # replayed now, so that `jaxlab plot` only reads files
         if figures:
             from jaxlab import plots
 
