@@ -24,7 +24,16 @@ from jaxlab import rundir
 from jaxlab.config import config_hash
 from jaxlab.errors import ConfigError
 
-__all__ = ["FILE", "Boundaries", "compute", "default_cells", "load", "save", "store"]
+__all__ = [
+    "FILE",
+    "Boundaries",
+    "cell_index",
+    "compute",
+    "default_cells",
+    "load",
+    "save",
+    "store",
+]
 
 FILE = "boundaries.npz"
 VERSION = 1

@@ -19,7 +19,15 @@ from jaxlab import aggregate as A
 from jaxlab.config import Axis
 from jaxlab.errors import ConfigError
 
-__all__ = ["MAX_PANELS", "Facets", "Panel", "TooManyPanels", "choose", "facet_tables"]
+__all__ = [
+    "MAX_PANELS",
+    "Facets",
+    "Panel",
+    "TooManyPanels",
+    "check_cells",
+    "choose",
+    "facet_tables",
+]
 
 MAX_PANELS = 24  # more panels than this are not readable in one figure
 
@@ -110,15 +118,21 @@ def choose(cfg, x=None, y=None, facet=None) -> tuple:
     return pick[0], pick[1], tuple(axes[n] for n in named), tuple(axes[n] for n in pooled)
 
 
+def check_cells(res) -> None:
+    """Raise unless the cells table of ``res`` has one row per cell of its config's grid."""
+    n_rows = len(np.asarray(res.cells.get("n_runs", [])))
+    if n_rows != res.config.n_cells:
+        raise ConfigError(
+            "cells",
+            f"the table has {n_rows} rows but the config's grid has {res.config.n_cells} cells",
+        )
+
+
 def facet_tables(res, x=None, y=None, facet=None) -> Facets:
     """The figure's numbers: one :class:`Panel` per combination of facet values, from the
     cells table of ``res`` (a :class:`~jaxlab.sweep.SweepResult`). See :func:`choose`."""
     cfg = res.config
-    n_rows = len(np.asarray(res.cells.get("n_runs", [])))
-    if n_rows != cfg.n_cells:
-        raise ConfigError(
-            "cells", f"the table has {n_rows} rows but the config's grid has {cfg.n_cells} cells"
-        )
+    check_cells(res)
     ax, ay, fac, pool = choose(cfg, x, y, facet)
     names = [a.name for a in cfg.axes]
     shape = [len(a.values) for a in cfg.axes]
