@@ -313,7 +313,7 @@ def cmd_sweep(args) -> int:
 def cmd_plot(args) -> int:
     from jaxlab import plots
 
-    return plots.main_plot(args.run_dir)
+    return plots.main_plot(args.run_dir, args.x, args.y, args.facet)
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -323,9 +323,20 @@ def make_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _sweep_parser(sub).set_defaults(func=cmd_sweep)
     pp = sub.add_parser(
-        "plot", help="redraw every figure of a run directory from its saved results"
+        "plot",
+        help="redraw every figure of a run directory from its saved results",
+        description="Redraw a run directory's figures from its files (nothing is recomputed). "
+        "The maps show one or two axes; every other axis is a facet: one panel per value.",
     )
     pp.add_argument("run_dir")
+    pp.add_argument("--x", metavar="NAME", help="axis across the maps (default: traced axes first)")
+    pp.add_argument("--y", metavar="NAME", help="axis up the maps (default: the next axis)")
+    pp.add_argument(
+        "--facet",
+        metavar="NAME[,NAME]",
+        help="axes to draw one panel per value of (default: every axis not mapped); the axes "
+        "neither mapped nor named are pooled, and the figure says so; 'none' pools them all",
+    )
     pp.set_defaults(func=cmd_plot)
     # Listed for `jaxlab --help` only: main() hands these to their own parsers (_PASS_THROUGH).
     sub.add_parser("gradcheck", help="three-way gradient checks in float64", add_help=False)

@@ -1,22 +1,26 @@
-"""Figures of a finished sweep, drawn from its tables alone (``jaxlab plot RUN_DIR``).
+"""Figures of a finished sweep, drawn from its files alone (``jaxlab plot RUN_DIR``).
 
 * :func:`success_heatmap`: success rate over two axes (a line with its 95% Wilson band for one);
 * :func:`steps_heatmap`: median steps to stop, same layout;
-* :func:`boundary_atlas`: decision boundaries of a few successful and failed restarts (networks);
-* :func:`basin_map`: which minimiser each start point reaches, per learning rate (objectives).
+* :func:`draw_boundaries`: decision boundaries of the restarts stored at sweep time
+  (:mod:`jaxlab.boundaries`); :func:`boundary_atlas` replays other cells on request;
+* :func:`basin_map`: which minimiser each start point reaches, per learning rate (objectives);
+* :func:`format_rate`: how rates and their bounds are written.
 
-Axes beyond the two shown are pooled: counts are added and the rate and its interval recomputed.
+Every axis not mapped is a facet: one panel (or line) per value, each with its own best cell
+(:mod:`jaxlab.facets`); axes are pooled only when asked (``facet=``), and the figure says so.
 Figures are built on :class:`matplotlib.figure.Figure` with the Agg canvas, never through
 ``pyplot``: no backend is switched and no figure is registered globally, so nothing leaks into a
 notebook or a long-running process. PNGs are written atomically (:func:`jaxlab.rundir.atomic_write`).
+Nothing here compiles or trains, except :func:`boundary_atlas` for cells that were not stored.
 """
 
 from __future__ import annotations
 
 import io
 import math
+import sys
 import textwrap
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -28,21 +32,28 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 
 from jaxlab import aggregate as A
-from jaxlab import rundir
+from jaxlab import boundaries, rundir
 from jaxlab.descent import Status
 from jaxlab.errors import ConfigError
+from jaxlab.facets import TooManyPanels, check_cells, choose, facet_tables
 
 __all__ = [
     "basin_map",
     "boundary_atlas",
     "draw_all",
+    "draw_boundaries",
+    "format_rate",
     "main_plot",
     "steps_heatmap",
     "success_heatmap",
 ]
 
-ANNOTATE_INTERVAL_MAX = 12  # cells per side up to which "[lo, hi]" is written under the rate
+INTERVAL_MAX = 20  # cells per side up to which "[lo, hi]" is written under the rate
 ANNOTATE_MAX = 30  # cells per side up to which the value is written at all
+ANNOTATE_CELLS_MAX = 900  # cells in a whole figure (all panels) up to which values are written
+MIN_FONT = 5.0  # points: smaller type is not legible at the figures' 110 dpi
+LINES_MAX = 8  # facets drawn as lines in one panel; more: one panel each
+MAX_WIDTH_IN = 30.0  # widest figure the panel layout aims for
 MAX_TICKS = 12
 _LABELS = {
     "lr": "learning rate lr",
@@ -54,6 +65,33 @@ _LABELS = {
 _NAN_GREY = "#c8c8c8"
 
 
+# --- numbers -------------------------------------------------------------------------------
+def format_rate(v) -> str:
+    """A rate or bound in [0, 1] written so that it never reads as 0 or 1 unless it is one:
+    ``0`` and ``1`` exactly; otherwise two significant digits of its distance to the nearer end,
+    trailing zeros dropped, at least two decimals (``0.36``, ``0.014``, ``0.0038``, ``0.9962``,
+    ``0.9995``); within 1e-4 of an end in scientific notation (``3.8e-06``, ``1 - 3.8e-06``).
+    Within 1e-12 of an end counts as the end: the float rounding of a Wilson bound at k = 0 or
+    k = n (a real bound is above 1e-11 up to 1e11 restarts a cell). NaN: ``n/a``."""
+    v = float(v)
+    if math.isnan(v):
+        return "n/a"
+    if not 0 <= v <= 1:
+        return f"{v:.3g}"
+    m = min(v, 1 - v)
+    if m < 1e-12:
+        return "0" if v < 0.5 else "1"
+    if m < 1e-4:
+        return f"{v:.2g}" if v < 0.5 else f"1 - {m:.2g}"
+    text = f"{v:.{max(2, 1 - math.floor(math.log10(m)))}f}"
+    whole, frac = text.split(".")
+    return f"{whole}.{frac[:2]}{frac[2:].rstrip('0')}"
+
+
+def _rate_ci_text(r, lo, hi) -> str:
+    return f"{format_rate(r)} [{format_rate(lo)}, {format_rate(hi)}]"
+
+
 # --- saving and describing ------------------------------------------------------------------
 def _new_figure(w: float, h: float) -> Figure:
     fig = Figure(figsize=(w, h), dpi=110, layout="constrained")
@@ -63,10 +101,18 @@ def _new_figure(w: float, h: float) -> Figure:
 
 def _save(fig: Figure, path) -> str:
     buf = io.BytesIO()
+    engine = fig.get_layout_engine()
+    if engine is not None:  # lay out once, then draw once (savefig would draw twice)
+        engine.execute(fig)
+        fig.set_layout_engine(None)
     fig.savefig(buf, format="png")
     fig.clear()  # drop references early; the figure was never registered with pyplot
     rundir.atomic_write(path, buf.getvalue())
     return str(path)
+
+
+def _say(message: str) -> None:
+    sys.stderr.write(f"jaxlab: {message}\n")
 
 
 def _fmt(v) -> str:
@@ -81,23 +127,28 @@ def _values_text(cfg, name: str) -> str:
     return ", ".join(_fmt(v) for v in cfg.setting(name).values)
 
 
+def _problem(cfg) -> str:
+    """What was swept: ``network 2-2-1 on dataset lab`` or ``objective himmelblau``."""
+    if cfg.problem == "network":
+        return f"network {_values_text(cfg, 'widths')} on dataset {_values_text(cfg, 'dataset')}"
+    return f"objective {_values_text(cfg, 'objective')}"
+
+
 def _describe(cfg) -> str:
     """One line saying what every cell ran: the problem, restarts, success rule, budget."""
     opt = _values_text(cfg, "optimizer")
     steps = _values_text(cfg, "max_steps")
     if cfg.problem == "network":
-        what = f"{_values_text(cfg, 'widths')} network on dataset {_values_text(cfg, 'dataset')}"
         rule = f"final loss < {cfg.threshold:g}"
         fixed = [n for n in ("lr", "scale") if len(cfg.setting(n).values) == 1]
     else:
-        what = f"objective {_values_text(cfg, 'objective')}"
         rule = f"f - f_min < {cfg.threshold:g}"
         fixed = [n for n in ("lr",) if len(cfg.setting(n).values) == 1]
     if any(o == "momentum" for o in cfg.setting("optimizer").values):
         fixed += [n for n in ("momentum",) if len(cfg.setting(n).values) == 1]
     extra = "".join(f", {n} {_values_text(cfg, n)}" for n in fixed)
     return (
-        f"{what}, optimizer {opt}{extra}; {cfg.n_runs:,} restarts per cell, "
+        f"{_problem(cfg)}, optimizer {opt}{extra}; {cfg.n_runs:,} restarts per cell, "
         f"max_steps {steps}; success = {rule} and not diverged"
     )
 
@@ -108,9 +159,10 @@ def _values_short(values) -> str:
     return f"{len(values)} values, {_fmt(values[0])} .. {_fmt(values[-1])}"
 
 
-def _wrap(text: str, width_in: float, fontsize: float = 8) -> str:
-    """Wrap each line of ``text`` to fit a figure ``width_in`` inches wide."""
-    chars = max(40, int(width_in * 72 / (0.55 * fontsize)))
+def _wrap(text: str, width_in: float, fontsize: float = 8, char_em: float = 0.55) -> str:
+    """Wrap each line of ``text`` to fit a figure ``width_in`` inches wide (a character is
+    about ``char_em`` of the type size wide: 0.55 regular, 0.65 bold)."""
+    chars = max(40, int(width_in * 72 / (char_em * fontsize)))
     return "\n".join(textwrap.fill(line, chars) for line in text.split("\n"))
 
 
@@ -119,72 +171,20 @@ def _axis_label(axis) -> str:
     return label + {"log": " (log-spaced)", "lin": " (linear)"}.get(axis.spacing, "")
 
 
-# --- the grid of cells -----------------------------------------------------------------------
-def _pick_xy(cfg, x, y) -> tuple[str | None, str | None]:
-    """The axes to show: the given ones, else traced axes first, in grid order."""
-    names = [a.name for a in cfg.axes]
-    for param, n in (("x", x), ("y", y)):
-        if n is not None and n not in names:
-            raise ConfigError(
-                param, f"{n!r} is not an axis of this sweep; axes: {', '.join(names) or 'none'}"
-            )
-    if x is not None and x == y:
-        raise ConfigError("y", f"x and y must be different axes, both are {x!r}")
-    order = [a.name for a in cfg.axes if a.traced] + [a.name for a in cfg.axes if not a.traced]
-    if x is None:
-        x = next((n for n in order if n != y), None)
-    if y is None:
-        y = next((n for n in order if n != x), None)
-    return x, y
-
-
-def _check_cells(res) -> None:
-    n = len(np.asarray(res.cells.get("n_runs", [])))
-    if n != res.config.n_cells:
-        raise ConfigError(
-            "cells", f"the table has {n} rows but the config's grid has {res.config.n_cells} cells"
-        )
-
-
-def _reduce(res, keep: list[str]) -> dict:
-    """Counts summed over every axis not in ``keep``; arrays shaped like the kept axes."""
-    cfg = res.config
-    axes = cfg.axes
-    shape = [len(a.values) for a in axes] or [1]
-    pos = [[a.name for a in axes].index(k) for k in keep]
-    rest = [i for i in range(len(shape)) if i not in pos]
-
-    def arr(col, dtype=np.float64):
-        a = np.asarray(res.cells[col], dtype).reshape(shape)
-        return a.transpose(pos + rest).reshape([shape[i] for i in pos] + [-1])
-
-    n = arr("n_runs").sum(axis=-1)
-    k = arr("n_success").sum(axis=-1)
-    rate, lo, hi = A.rate_ci(k, n)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: empty cells stay NaN
-        steps = np.nanmedian(arr("median_steps"), axis=-1)
-    pooled = [a for i, a in enumerate(axes) if i in rest]
-    return {"n": n, "k": k, "rate": rate, "lo": lo, "hi": hi, "steps": steps, "pooled": pooled}
-
-
-def _best(rate, lo) -> tuple | None:
-    """Index of the highest rate (ties: highest lower bound); None if every cell is empty."""
-    i = A.best_index(rate, lo)
-    return None if i is None else np.unravel_index(i, rate.shape)
-
-
-def _ticks(ax, which: str, axis) -> None:
+# --- success and steps maps ------------------------------------------------------------------
+def _ticks(ax, which: str, axis, label: bool = True) -> None:
     n = len(axis.values)
     step = max(1, math.ceil(n / MAX_TICKS))
     idx = np.arange(0, n, step)
     labels = [_fmt(axis.values[i]) for i in idx]
     if which == "x":
         ax.set_xticks(idx, labels, rotation=45 if n > 6 else 0, ha="right" if n > 6 else "center")
-        ax.set_xlabel(_axis_label(axis))
+        if label:
+            ax.set_xlabel(_axis_label(axis))
     else:
         ax.set_yticks(idx, labels)
-        ax.set_ylabel(_axis_label(axis))
+        if label:
+            ax.set_ylabel(_axis_label(axis))
 
 
 def _text_colour(cmap, norm, v) -> str:
@@ -194,95 +194,191 @@ def _text_colour(cmap, norm, v) -> str:
     return "black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.5 else "white"
 
 
-def _pooled_note(red: dict, cfg) -> str:
-    if not red["pooled"]:
-        return ""
-    names = ", ".join(f"{a.name} ({_values_short(a.values)})" for a in red["pooled"])
-    per = cfg.n_runs * math.prod(len(a.values) for a in red["pooled"])
-    return f"\npooled over {names}: {per:,} restarts per cell shown"
+def _where_text(panel) -> str:
+    return ", ".join(f"{n} {_fmt(v)}" for n, v in panel.where)
 
 
-def _draw(res, path, x, y, kind: str) -> str:
+def _best_text(f, panel, mark: str = "red box") -> str:
+    if panel.best is None:
+        return "no runs"
+    mapped = [a for a in (f.x, f.y) if a is not None]
+    where = ", ".join(f"{a.name} {_fmt(a.values[i])}" for a, i in zip(mapped, panel.best))
+    r, lo, hi = (getattr(panel, c)[panel.best] for c in ("rate", "lo", "hi"))
+    return f"best ({mark}): {where or 'the only cell'}: {_rate_ci_text(r, lo, hi)}"
+
+
+def _facet_note(f, cfg) -> str:
+    note = ""
+    if f.facet:
+        what = "panel" if f.y is not None or len(f.panels) > LINES_MAX else "line"
+        names = " x ".join(a.name for a in f.facet)
+        note += f"\none {what} per {names} (nothing pooled), each with its own best cell"
+    if f.pooled:
+        names = ", ".join(f"{a.name} ({_values_short(a.values)})" for a in f.pooled)
+        per = cfg.n_runs * math.prod(len(a.values) for a in f.pooled)
+        note += f"\npooled over {names}, as asked: {per:,} restarts per cell shown"
+    return note
+
+
+def _columns(n: int, pw: float, ph: float) -> int:
+    """Panels per row: the layout closest to 4:3 that stays within MAX_WIDTH_IN."""
+    fits = [c for c in range(1, n + 1) if c * pw <= MAX_WIDTH_IN] or [1]
+    return min(fits, key=lambda c: abs(math.log(c * pw / (math.ceil(n / c) * ph) / (4 / 3))))
+
+
+def _draw(res, path, x, y, facet, kind: str) -> str:
     cfg = res.config
-    _check_cells(res)
-    x, y = _pick_xy(cfg, x, y)
-    keep = [n for n in (x, y) if n is not None]
-    red = _reduce(res, keep)
-    axes = {a.name: a for a in cfg.axes}
+    f = facet_tables(res, x, y, facet)
     max_steps = max(cfg.setting("max_steps").values)
     if kind == "success":
         title = "Success rate (95% Wilson interval)"
-        Z, cmap, vmin, vmax, clabel = red["rate"], colormaps["viridis"], 0.0, 1.0, "success rate"
+        cmap, vmax, clabel = colormaps["viridis"], 1.0, "success rate"
     else:
         title = f"Median steps to stop, all restarts ({A.steps_note(max_steps)})"
-        Z, cmap, vmin, vmax = red["steps"], colormaps["YlGnBu"], 0.0, float(max_steps)
+        cmap, vmax = colormaps["YlGnBu"], float(max_steps)
         clabel = f"median steps (max_steps {max_steps})"
     cmap = cmap.with_extremes(bad=_NAN_GREY)
-    best = _best(red["rate"], red["lo"]) if kind == "success" else None
-    sub = _describe(cfg) + _pooled_note(red, cfg)
-    if len(keep) < 2:
-        fig = _new_figure(8, 5)
-        ax = fig.add_subplot()
-        _line(ax, red, axes[x] if x else None, kind, vmax)
-        ax.set_ylabel(clabel)
+    note = _describe(cfg) + _facet_note(f, cfg)
+    if f.y is None:
+        fig = _lines(f, kind, vmax, clabel, note)
     else:
-        nx, ny = Z.shape
-        s = min(0.8, 12 / nx, 8 / ny)
-        fig = _new_figure(max(7.0, 4 + s * nx), 3 + s * ny)
-        ax = fig.add_subplot()
-        mesh = ax.pcolormesh(
-            np.arange(nx + 1) - 0.5,
-            np.arange(ny + 1) - 0.5,
-            np.ma.masked_invalid(Z.T),
-            cmap=cmap,
-            vmin=vmin,
-            vmax=vmax,
-        )
-        fig.colorbar(mesh, ax=ax, label=clabel + " (grey: no runs)")
-        _ticks(ax, "x", axes[x])
-        _ticks(ax, "y", axes[y])
-        if max(nx, ny) <= ANNOTATE_MAX:
-            _annotate(ax, red, Z, cmap, mesh.norm, kind, small=max(nx, ny) <= ANNOTATE_INTERVAL_MAX)
-        if best is not None:
-            i, j = best
-            ax.add_patch(Rectangle((i - 0.5, j - 0.5), 1, 1, fill=False, ec="red", lw=2.5))
-            ax.plot([i], [j + 0.32], marker="*", color="red", ms=11, mec="white", ls="none")
-        ax.set_xlim(-0.5, nx - 0.5)
-        ax.set_ylim(-0.5, ny - 0.5)
-    if best is not None:
-        where = ", ".join(f"{n} {_fmt(axes[n].values[b])}" for n, b in zip(keep, best))
-        r, lo, hi = (red[c][best] for c in ("rate", "lo", "hi"))
-        mark = "red box" if len(keep) == 2 else "red star"
-        sub += f"\nbest cell ({mark}): {where or 'the only cell'}: {r:.2f} [{lo:.2f}, {hi:.2f}]"
-    ax.set_title(_wrap(sub, fig.get_figwidth()), fontsize=8, loc="left")
-    fig.suptitle(f"{title}, sweep '{cfg.name}'", fontsize=12, fontweight="bold")
+        fig = _maps(f, kind, cmap, vmax, clabel, note)
+    head = _wrap(f"{title}: {_problem(cfg)}, sweep '{cfg.name}'", fig.get_figwidth(), 12, 0.6)
+    fig.suptitle(head, fontsize=12, fontweight="bold")
     return _save(fig, path)
 
 
-def _annotate(ax, red, Z, cmap, norm, kind, small: bool) -> None:
+def _body(w: float, h: float, note: str):
+    """A figure ``w`` inches wide, ``h`` for its panels plus the note's lines; returns the
+    figure and the sub-figure the panels go in (the note is its title)."""
+    text = _wrap(note, w)
+    fig = _new_figure(w, h + 0.6 + 0.16 * (text.count("\n") + 1))
+    body = fig.subfigures(1, 1)
+    body.suptitle(text, fontsize=8, x=0.01, ha="left")
+    return fig, body
+
+
+def _maps(f, kind, cmap, vmax, clabel, note) -> Figure:
+    nx, ny = len(f.x.values), len(f.y.values)
+    big, n = max(nx, ny), len(f.panels)
+    write = big <= ANNOTATE_MAX and n * nx * ny <= ANNOTATE_CELLS_MAX
+    s = min(0.8, 12 / nx, 8 / ny)  # inches a cell
+    if write and big <= INTERVAL_MAX:
+        s = max(s, 0.6)  # room for the interval in legible type
+    elif not write and n > 1:
+        s = min(s, 5 / nx, 4 / ny)  # colours only: small panels
+    pw, ph = s * nx + 1.7, s * ny + 1.5
+    ncols = _columns(n, pw, ph)
+    nrows = math.ceil(n / ncols)
+    if not write:
+        note += f"\n{n * nx * ny:,} cells: too many to write each value (they are in cells.csv)"
+    fig, body = _body(max(7.0, ncols * pw + 1.4), nrows * ph, note)
+    axs = body.subplots(nrows, ncols, squeeze=False)
+    mesh = None
+    for p, panel in enumerate(f.panels):
+        ax = axs.flat[p]
+        Z = panel.rate if kind == "success" else panel.steps
+        mesh = ax.pcolormesh(
+            np.arange(nx + 1) - 0.5, np.arange(ny + 1) - 0.5, np.ma.masked_invalid(Z.T),
+            cmap=cmap, vmin=0.0, vmax=vmax,
+        )  # fmt: skip
+        _ticks(ax, "x", f.x, label=p + ncols >= n)
+        _ticks(ax, "y", f.y, label=p % ncols == 0)
+        if write:
+            _annotate(ax, panel, Z, cmap, mesh.norm, kind, s * 72, intervals=big <= INTERVAL_MAX)
+        lines = [_where_text(panel)] if panel.where else []
+        if kind == "success":
+            lines.append(_best_text(f, panel))
+            if panel.best is not None:
+                i, j = panel.best
+                ax.add_patch(Rectangle((i - 0.5, j - 0.5), 1, 1, fill=False, ec="red", lw=2.5))
+                ax.plot([i], [j + 0.32], marker="*", color="red", ms=11, mec="white", ls="none")
+        ax.set_title("\n".join(lines), fontsize=8, loc="left")
+        ax.set_xlim(-0.5, nx - 0.5)
+        ax.set_ylim(-0.5, ny - 0.5)
+    for ax in list(axs.flat)[n:]:
+        ax.set_visible(False)
+    body.colorbar(mesh, ax=list(axs.flat)[:n], label=clabel + " (grey: no runs)")
+    return fig
+
+
+def _fonts(cell_pt: float, texts: dict, largest: float) -> dict:
+    """A type size (points) for each text: what fits a cell ``cell_pt`` wide, at most
+    ``largest``, and at most what the 90th-percentile length gets (so a panel reads evenly);
+    never below MIN_FONT (a rare long text may then overrun its cell a little)."""
+    if not texts:
+        return {}
+
+    def fit(n):
+        return 0.92 * cell_pt / (0.6 * max(n, 1))
+
+    base = min(largest, fit(np.percentile([len(t) for t in texts.values()], 90)))
+    return {ij: max(MIN_FONT, min(base, fit(len(t)))) for ij, t in texts.items()}
+
+
+def _annotate(ax, panel, Z, cmap, norm, kind, cell_pt: float, intervals: bool) -> None:
+    """Each cell's value, and under a rate its interval, in the largest type that fits (no
+    text at all where even the typical one would be smaller than MIN_FONT)."""
     nx, ny = Z.shape
-    fs = 9 if max(nx, ny) <= 8 else (7 if max(nx, ny) <= 16 else 5)
-    for i in range(nx):
-        for j in range(ny):
-            v = Z[i, j]
-            colour = _text_colour(cmap, norm, v)
-            if not np.isfinite(v):
-                ax.text(i, j, "no runs", ha="center", va="center", fontsize=fs - 1, color=colour)
-                continue
+    ok = np.isfinite(Z)
+    cells = [(int(i), int(j)) for i, j in zip(*np.nonzero(ok))]
+    if kind == "success":
+        text = {ij: format_rate(Z[ij]) for ij in cells}
+        band = {ij: f"[{format_rate(panel.lo[ij])}, {format_rate(panel.hi[ij])}]" for ij in cells}
+    else:
+        text, band = {ij: f"{Z[ij]:.0f}" for ij in cells}, {}
+    empty = [(i, j) for i in range(nx) for j in range(ny) if not ok[i, j]]
+    if 0.92 * cell_pt / (0.6 * 4) < MIN_FONT:
+        return  # not even "0.36" fits
+    fs = _fonts(cell_pt, {**text, **dict.fromkeys(empty, "no runs")}, 9.0)
+    fsb = _fonts(cell_pt, band, 7.0) if intervals else {}
+    if band and 0.92 * cell_pt / (0.6 * 12) < MIN_FONT:  # a typical "[0.12, 0.34]"
+        fsb = {}
+    # Inside the cells: kept out of the layout, which would otherwise measure every one.
+    kw = {"ha": "center", "va": "center", "in_layout": False}
+    for ij in empty:
+        ax.text(*ij, "no runs", fontsize=fs[ij] - 1, color="black", **kw)
+    for (i, j), t in text.items():
+        colour = _text_colour(cmap, norm, Z[i, j])
+        ax.text(i, j, t, fontsize=fs[i, j], color=colour, **kw)
+        if (i, j) in fsb:
+            ax.text(i, j - 0.28, band[i, j], fontsize=fsb[i, j], color=colour, **kw)
+
+
+def _lines(f, kind, vmax, clabel, note) -> Figure:
+    """One mapped axis (or none): a line per facet value in one panel, or a panel each."""
+    n = len(f.panels)
+    groups = [list(range(n))] if n <= LINES_MAX else [[p] for p in range(n)]
+    pw, ph = (8.0, 5.0) if len(groups) == 1 else (5.0, 3.8)
+    ncols = _columns(len(groups), pw, ph)
+    nrows = math.ceil(len(groups) / ncols)
+    fig, body = _body(ncols * pw, nrows * ph, note)
+    axs = body.subplots(nrows, ncols, squeeze=False)
+    for g, members in enumerate(groups):
+        ax = axs.flat[g]
+        titles = []
+        for c, p in enumerate(members):
+            panel = f.panels[p]
+            several = len(members) > 1
+            label = _where_text(panel) if several else None
+            colour = f"C{c % 10}"
+            star = colour if several else "red"  # each line's best in its own colour
+            _line(ax, f.x, panel, kind, vmax, colour, label, first=c == 0, star=star)
             if kind == "success":
-                ax.text(i, j, f"{v:.2f}", ha="center", va="center", fontsize=fs, color=colour)
-                if small:
-                    lo, hi = red["lo"][i, j], red["hi"][i, j]
-                    ax.text(
-                        i, j - 0.28, f"[{lo:.2f}, {hi:.2f}]",
-                        ha="center", va="center", fontsize=fs - 2, color=colour,
-                    )  # fmt: skip
-            else:
-                ax.text(i, j, f"{v:.0f}", ha="center", va="center", fontsize=fs, color=colour)
+                lead = f"{_where_text(panel)}: " if several else ""
+                titles.append(lead + _best_text(f, panel, "star" if several else "red star"))
+        if len(members) == 1 and f.panels[members[0]].where:
+            titles.insert(0, _where_text(f.panels[members[0]]))
+        ax.set_title("\n".join(titles), fontsize=8, loc="left")
+        ax.set_ylabel(clabel)
+        ax.legend(loc="best", fontsize=8)
+    for ax in list(axs.flat)[len(groups) :]:
+        ax.set_visible(False)
+    return fig
 
 
-def _line(ax, red, axis, kind: str, max_steps: float) -> None:
-    """One axis (or none): the value against the axis, the Wilson band for success rates."""
+def _line(ax, axis, panel, kind: str, max_steps: float, colour, label, first: bool, star) -> None:
+    """The value against ``axis`` (None: the only cell), the Wilson band for success rates."""
     if axis is None:
         xs, labels, numeric = np.array([0.0]), ["the only cell"], False
     else:
@@ -290,26 +386,32 @@ def _line(ax, red, axis, kind: str, max_steps: float) -> None:
         numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in vals)
         xs = np.asarray(vals, np.float64) if numeric else np.arange(len(vals), dtype=np.float64)
         labels = [_fmt(v) for v in vals]
-    ys = red["rate"] if kind == "success" else red["steps"]
-    ys = np.asarray(ys, np.float64).reshape(-1)
+    ys = np.asarray(panel.rate if kind == "success" else panel.steps, np.float64).reshape(-1)
     if kind == "success":
-        lo, hi = red["lo"].reshape(-1), red["hi"].reshape(-1)
+        lo, hi = panel.lo.reshape(-1), panel.hi.reshape(-1)
+        band = "95% Wilson interval" if first else None
         if numeric and len(xs) > 1:
-            ax.fill_between(xs, lo, hi, color="C0", alpha=0.25, lw=0, label="95% Wilson interval")
+            ax.fill_between(xs, lo, hi, color=colour, alpha=0.2, lw=0, label=band)
         else:
             err = np.stack([ys - lo, hi - ys])
-            ax.errorbar(xs, ys, yerr=np.nan_to_num(err), fmt="none", ecolor="C0", capsize=4)
+            ax.errorbar(xs, ys, yerr=np.nan_to_num(err), fmt="none", ecolor=colour, capsize=4)
         ax.set_ylim(-0.02, 1.02)
     else:
         ax.set_ylim(0, max_steps * 1.05)
-    ax.plot(xs, ys, "o-", color="C0", label="success rate" if kind == "success" else "median")
+    default = "success rate" if kind == "success" else "median"
+    ax.plot(xs, ys, "o-", color=colour, label=label or default)
     empty = ~np.isfinite(ys)
     if empty.any():
         base = np.zeros(int(empty.sum()))
-        ax.plot(xs[empty], base, "x", color="grey", ms=9, ls="none", label="no runs")
-    if kind == "success" and np.isfinite(ys).any():
-        b = _best(ys, lo)[0]
-        ax.plot(xs[b], ys[b], "*", color="red", mec="black", ms=16, ls="none", label="best cell")
+        ax.plot(
+            xs[empty], base, "x", color="grey", ms=9, ls="none", label="no runs" if first else None
+        )
+    if kind == "success" and panel.best is not None:
+        b = panel.best[0]
+        ax.plot(
+            xs[b], ys[b], "*", color=star, mec="black", ms=16, ls="none",
+            label="best cell" if first else None,
+        )  # fmt: skip
     if axis is not None and numeric and axis.spacing == "log":
         ax.set_xscale("log")
     if not numeric or axis is None or len(xs) <= MAX_TICKS:
@@ -317,177 +419,108 @@ def _line(ax, red, axis, kind: str, max_steps: float) -> None:
         ax.minorticks_off()
     ax.set_xlabel(_axis_label(axis) if axis is not None else "(no swept axis)")
     ax.grid(alpha=0.3)
-    ax.legend(loc="best", fontsize=8)
 
 
-def success_heatmap(res, path, x: str | None = None, y: str | None = None) -> str:
-    """Success rate over axes ``x`` and ``y`` (default: the first two traced axes), each cell
-    annotated with its rate and 95% Wilson interval, the best cell boxed. One axis: a line with
-    the interval as a band. Other axes are pooled. Returns the path written."""
-    return _draw(res, path, x, y, "success")
+def success_heatmap(res, path, x: str | None = None, y: str | None = None, facet=None) -> str:
+    """Success rate over axes ``x`` and ``y`` (default: traced axes first), each cell annotated
+    with its rate and 95% Wilson interval, the best cell boxed. One axis: a line with the
+    interval as a band. Every other axis is a facet, one panel (or line) per value, each with
+    its own best cell; ``facet`` (names, or ``"a,b"``) picks the facet axes and pools the rest
+    (``()``: pool all). Raises ConfigError for unknown axes or more than
+    :data:`jaxlab.facets.MAX_PANELS` panels. Returns the path written."""
+    return _draw(res, path, x, y, facet, "success")
 
 
-def steps_heatmap(res, path, x: str | None = None, y: str | None = None) -> str:
-    """Median steps to stop (all restarts) over ``x`` and ``y``; other axes: the median of the
-    pooled cells' medians. Returns the path written."""
-    return _draw(res, path, x, y, "steps")
+def steps_heatmap(res, path, x: str | None = None, y: str | None = None, facet=None) -> str:
+    """Median steps to stop (all restarts) over ``x`` and ``y``, faceted as
+    :func:`success_heatmap`; pooled cells (when asked): the median of their medians."""
+    return _draw(res, path, x, y, facet, "steps")
 
 
 # --- decision boundaries ---------------------------------------------------------------------
-def _cell_index(res, where) -> int:
-    if isinstance(where, int | np.integer):
-        if not 0 <= int(where) < res.config.n_cells:
-            raise ConfigError("cells", f"cell {where} is outside [0, {res.config.n_cells})")
-        return int(where)
-    if isinstance(where, dict):
-        axes = res.config.axes
-        idx = []
-        for a in axes:
-            if a.name not in where:
-                raise ConfigError("cells", f"a cell needs a value for every axis; missing {a.name}")
-            v = where[a.name]
-            if a.traced:
-                vals = np.asarray(a.values, np.float64)
-                if a.spacing == "log":  # nearest on the log scale the axis was laid out on
-                    vals, v = np.log(vals), math.log(v)
-                idx.append(int(np.argmin(np.abs(vals - v))))
-            else:
-                idx.append(list(map(_fmt, a.values)).index(_fmt(v)))
-        return int(np.ravel_multi_index(idx, [len(a.values) for a in axes])) if axes else 0
-    raise ConfigError("cells", f"expected cell indices or dicts of axis values, got {where!r}")
-
-
-def _default_cells(res) -> list[int]:
-    rate = np.asarray(res.cells["success_rate"], np.float64)
-    lo = np.asarray(res.cells["ci_low"], np.float64)
-    hi = np.asarray(res.cells["ci_high"], np.float64)
-    b = _best(rate, lo)
-    best = int(b[0]) if b is not None else 0
-    cells = [best]
-    axes = {a.name: a for a in res.config.axes}
-    if "lr" in axes or "scale" in axes:
-        lab = {a.name: (1.0 if a.name in ("lr", "scale") else a.values[0]) for a in axes.values()}
-        near = _cell_index(res, lab)
-        if near != best:
-            return cells + [near]
-    if np.isfinite(rate).any():
-        r = np.where(np.isfinite(rate), rate, np.inf)
-        worst = int(np.lexsort((np.nan_to_num(hi, nan=np.inf), r))[0])
-        if worst != best:
-            cells.append(worst)
-    return cells
-
-
-def _boundary_outputs(spec, res, params, xy):
-    """Per replayed restart: final loss, status, and P(class 1) on the points ``xy``."""
-    from jaxlab.network import predict
-
-    return res.value, res.status, predict(params, xy.astype(res.value.dtype))
-
-
-def _replay_many(plan, runs: list[int], xy: np.ndarray):
-    """Several restarts recomputed at once (:func:`jaxlab.engine.replay_many`), with each
-    final network's predicted probabilities on ``xy`` (m, 2). Same keys and settings as the
-    sweep, so the same outcomes."""
-    import jax.numpy as jnp
-
-    from jaxlab.engine import replay_many
-
-    done = replay_many(plan, runs, _boundary_outputs, (jnp.asarray(xy),))
-    return {
-        r: {
-            "prob": np.asarray(prob, np.float64),
-            "loss": float(value),
-            "status": int(status),
-            "hp": hp,
-            "spec": spec,
-        }
-        for r, (spec, hp, (value, status, prob)) in done.items()
-    }
-
-
-def _choose_runs(res, cell: int, k: int) -> tuple[list[int], list[int], str]:
-    """Up to ``k`` successful and ``k`` failed restarts of ``cell`` (global run indices)."""
-    n_runs = res.config.n_runs
-    base = cell * n_runs
-    if res.runs:
-        rc = np.asarray(res.runs["cell"])
-        sel = np.flatnonzero(rc == cell)
-        ok = np.asarray(res.runs["success"]).astype(bool)[sel]
-        run_ids = np.asarray(res.runs["run"])[sel]
-        return list(map(int, run_ids[ok][:k])), list(map(int, run_ids[~ok][:k])), "runs.csv"
-    # No per-run records: replay the first few restarts and classify them here.
-    first = list(range(base, base + min(n_runs, max(2 * k, 64))))  # enough to find both kinds
-    return first, [], f"first {len(first)} restarts replayed"
-
-
 def boundary_atlas(res, path, cells=None, k: int = 3) -> str:
     """Decision boundaries of up to ``k`` successful and ``k`` failed restarts for a few cells
-    (default: the best cell and the one nearest the lab's lr = 1, scale = 1, else the worst).
-    Each panel: the predicted probability on the lab's 101 x 101 grid over [-2, 2]^2 (blue 0,
-    white 0.5, red 1), the 0.5 contour and the data points by class. Restarts are recomputed
-    from their keys (the first 64 of each cell when no runs.csv). Network sweeps only."""
-    from jaxlab.datasets import get_dataset
-    from jaxlab.engine import make_plan
-    from jaxlab.network import grid
-    from jaxlab.problems import succeeded
-
+    (indices or dicts of axis values; default: the best cell and the one nearest the lab's
+    lr = 1, scale = 1, else the worst). Drawn from the run directory's ``boundaries.npz`` when
+    it holds them; otherwise the restarts are replayed from their keys here
+    (:func:`jaxlab.boundaries.compute`, which compiles). Network sweeps only."""
     cfg = res.config
     if cfg.problem != "network":
         raise ConfigError("problem", "decision boundaries are drawn for network sweeps only")
-    if not isinstance(k, int) or k < 1:
+    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
         raise ConfigError("k", f"expected an integer >= 1, got {k!r}")
-    _check_cells(res)
-    cells = [_cell_index(res, c) for c in cells] if cells is not None else _default_cells(res)
-    plan = make_plan(cfg)
-    picks = [_choose_runs(res, c, k) for c in cells]
-    todo = sorted({r for s, f, _ in picks for r in s + f})
-    xy = grid()
-    done = _replay_many(plan, todo, xy)
+    check_cells(res)
+    if cells is None:
+        want = boundaries.default_cells(res)
+    else:
+        want = [boundaries.cell_index(res, c) for c in cells]
+    stored = None
+    if res.run_dir is not None:
+        try:
+            stored = boundaries.load(res.run_dir, cfg)
+        except ConfigError:
+            stored = None
+    if stored is not None and stored.covers(want, k):
+        data = stored.subset(want, k)
+    else:
+        data = boundaries.compute(res, want, k)
+    return draw_boundaries(res, data, path)
+
+
+def draw_boundaries(res, data, path) -> str:
+    """Draw stored decision boundaries (a :class:`jaxlab.boundaries.Boundaries`): a row per
+    cell, its ``k`` successful (left) and ``k`` failed (right) restarts, each panel the
+    predicted probability on the lab's 101 x 101 grid over [-2, 2]^2 (blue 0, white 0.5, red 1),
+    the 0.5 contour and the data points by class. Compiles and trains nothing."""
+    from jaxlab.datasets import get_dataset
+
+    cfg = res.config
+    k = int(data.k)
     rows = []
-    for (succ, fail, source), c in zip(picks, cells):
-        if source != "runs.csv":  # classify the replayed restarts ourselves
-            runs = succ
-            good = [r for r in runs if succeeded(done[r]["status"], done[r]["loss"], cfg.threshold)]
-            succ, fail = good[:k], [r for r in runs if r not in good][:k]
-        rows.append((c, succ, fail, source))
-    m = int(round(math.sqrt(len(xy))))
-    fig = _new_figure(2.3 * 2 * k + 1.2, 2.5 * len(rows) + 1.3)
-    axs = fig.subplots(len(rows), 2 * k, squeeze=False, sharex=True, sharey=True)
+    for c, source in zip(data.cells.tolist(), data.source.tolist()):
+        mine = data.cell == c
+        rows.append(
+            (c, np.flatnonzero(mine & data.success), np.flatnonzero(mine & ~data.success), source)
+        )
+    side = data.prob.shape[-1]
+    extent = tuple(float(e) for e in data.extent)
+    fig = _new_figure(2.3 * 2 * k + 1.2, 2.5 * max(1, len(rows)) + 1.3)
+    axs = fig.subplots(max(1, len(rows)), 2 * k, squeeze=False, sharex=True, sharey=True)
     cmap = colormaps["bwr"]
     im = None
     for row, (c, succ, fail, source) in enumerate(rows):
         for col in range(2 * k):
             ax = axs[row, col]
             ax.set_aspect("equal")
-            group = succ if col < k else fail
-            j = col if col < k else col - k
+            group, j = (succ, col) if col < k else (fail, col - k)
             if j >= len(group):
                 what = "successful" if col < k else "failed"
                 ax.text(
                     0, 0, f"no {what}\nrestart\n({source})", ha="center", va="center", fontsize=8
                 )
-                ax.set_xlim(-2, 2)
-                ax.set_ylim(-2, 2)
+                ax.set_xlim(extent[0], extent[1])
+                ax.set_ylim(extent[2], extent[3])
                 continue
-            r = done[group[j]]
-            prob = r["prob"].reshape(m, m)
+            r = int(group[j])
+            prob = np.asarray(data.prob[r], np.float64)
             im = ax.imshow(
-                prob, origin="lower", extent=(-2, 2, -2, 2), cmap=cmap, vmin=0, vmax=1,
+                prob, origin="lower", extent=extent, cmap=cmap, vmin=0, vmax=1,
                 interpolation="nearest",
             )  # fmt: skip
             if np.nanmin(prob) < 0.5 < np.nanmax(prob):
-                s = np.linspace(-2, 2, m)
-                ax.contour(s, s, prob, levels=[0.5], colors="k", linewidths=0.8)
-            data = get_dataset(r["spec"].dataset)
+                ax.contour(
+                    np.linspace(extent[0], extent[1], side), np.linspace(extent[2], extent[3], side),
+                    prob, levels=[0.5], colors="k", linewidths=0.8,
+                )  # fmt: skip
+            points = get_dataset(str(data.dataset[r]))
             for cls, mk, colour in ((1, "^", "red"), (0, "o", "blue")):
-                pts = np.asarray(data.x)[np.asarray(data.y) == cls]
+                pts = np.asarray(points.x)[np.asarray(points.y) == cls]
                 ax.plot(pts[:, 0], pts[:, 1], mk, color=colour, mec="black", ms=7, ls="none")
-            status = Status(int(r["status"])).name.lower().replace("_", " ")
+            status = Status(int(data.status[r])).name.lower().replace("_", " ")
             mark = "success" if col < k else "failure"
             ax.set_title(
-                f"lr {r['hp']['lr']:.3g}, scale {r['hp']['scale']:.3g}\n"
-                f"loss {r['loss']:.3g}, {status} ({mark})",
+                f"lr {data.lr[r]:.3g}, scale {data.scale[r]:.3g}\n"
+                f"loss {data.loss[r]:.3g}, {status} ({mark})",
                 fontsize=8,
                 color="darkgreen" if col < k else "darkred",
             )
@@ -495,7 +528,7 @@ def boundary_atlas(res, path, cells=None, k: int = 3) -> str:
         at = np.unravel_index(c, [len(a.values) for a in cfg.axes]) if cfg.axes else ()
         where = ", ".join(f"{a.name} {_fmt(a.values[i])}" for a, i in zip(cfg.axes, at))
         axs[row, 0].set_ylabel(
-            f"cell {c}: {where or 'the only cell'}\nrate {rate:.2f}\nx2", fontsize=8
+            f"cell {c}: {where or 'the only cell'}\nrate {format_rate(rate)}\nx2", fontsize=8
         )
     for ax in axs[-1]:
         ax.set_xlabel("x1")
@@ -508,8 +541,8 @@ def boundary_atlas(res, path, cells=None, k: int = 3) -> str:
     ]
     fig.legend(handles=handles, loc="outside lower center", ncols=3, fontsize=8)
     fig.suptitle(
-        f"Decision boundaries: {k} successful (left) and {k} failed (right) restarts per row\n"
-        + _describe(cfg),
+        f"Decision boundaries: {k} successful (left) and {k} failed (right) restarts per row, "
+        f"replayed from their keys when the sweep finished\n" + _describe(cfg),
         fontsize=9,
     )
     return _save(fig, path)
@@ -639,30 +672,50 @@ def _basins_apply(res) -> bool:
     )
 
 
-def draw_all(res) -> list[str]:
-    """Draw every figure that applies into ``res.run_dir``; return the file names written."""
+def draw_all(res, x: str | None = None, y: str | None = None, facet=None) -> list[str]:
+    """Draw every figure that applies into ``res.run_dir`` from its files; return the names
+    written. Compiles and trains nothing: decision boundaries come from ``boundaries.npz``.
+    A figure that cannot be drawn (too many facet panels, boundaries not stored) is skipped
+    with one line on stderr saying how to get it."""
     if res.run_dir is None:
         raise ConfigError("run_dir", "this sweep has no run directory to draw into")
     d = Path(res.run_dir)
     names = []
-    success_heatmap(res, d / "success_rate.png")
-    names.append("success_rate.png")
-    steps_heatmap(res, d / "steps.png")
-    names.append("steps.png")
+    try:
+        success_heatmap(res, d / "success_rate.png", x, y, facet)
+        names.append("success_rate.png")
+        steps_heatmap(res, d / "steps.png", x, y, facet)
+        names.append("steps.png")
+    except TooManyPanels as e:
+        _say(f"success_rate.png and steps.png not drawn: {e}; then: jaxlab plot {d} --facet NAME")
     if res.config.problem == "network":
-        boundary_atlas(res, d / "boundaries.png")
-        names.append("boundaries.png")
+        try:
+            data = boundaries.load(d, res.config)
+            why = f"{d} has no {boundaries.FILE} (a run directory from before it was stored)"
+        except ConfigError as e:
+            data, why = None, str(e)
+        if data is None:
+            _say(
+                f"boundaries.png not drawn: {why}; to replay its restarts and store them: "
+                f'python -c "import jaxlab, jaxlab.boundaries as b; b.store(jaxlab.load_run('
+                f'{str(d)!r}))", then jaxlab plot {d}'
+            )
+        else:
+            draw_boundaries(res, data, d / "boundaries.png")
+            names.append("boundaries.png")
     if _basins_apply(res):
         basin_map(res, d / "basins.png")
         names.append("basins.png")
     return names
 
 
-def main_plot(run_dir) -> int:
-    """``jaxlab plot RUN_DIR``: redraw a finished run's figures from its files (no recompute)."""
+def main_plot(run_dir, x: str | None = None, y: str | None = None, facet=None) -> int:
+    """``jaxlab plot RUN_DIR [--x NAME] [--y NAME] [--facet NAME,...]``: redraw a finished run's
+    figures from its files (nothing is compiled, trained or recomputed)."""
     from jaxlab.sweep import load_run
 
     res = load_run(run_dir)
-    for name in draw_all(res):
+    choose(res.config, x, y, facet)  # bad names or too many panels: one line, nothing drawn
+    for name in draw_all(res, x, y, facet):
         print(Path(run_dir) / name)
     return 0

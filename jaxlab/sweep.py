@@ -11,6 +11,8 @@ A run directory holds:
 * ``state*.npz`` and ``state*.log``: the checkpoint: the aggregates so far and the chunks done,
   rewritten at most every ``CHECKPOINT_SECONDS``, and the checksummed log of every chunk finished
   since, appended the moment each chunk is done;
+* ``boundaries.npz``: network sweeps: the restarts the decision-boundary figure draws, replayed
+  when the sweep finished (:mod:`jaxlab.boundaries`);
 * the figures (``*.png``), redrawn from the files above by ``jaxlab plot``.
 
 Every file is checked when it is read back (:mod:`jaxlab.validate`).
@@ -535,6 +537,9 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
         write_csv(out / "cells.csv", cells)
         if runs is not None:
             write_csv(out / "runs.csv", runs)
+        from jaxlab import boundaries
+
+        boundaries.store(result)  # replayed now, so that `jaxlab plot` only reads files
         if figures:
             from jaxlab import plots
 

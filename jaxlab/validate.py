@@ -291,6 +291,21 @@ def _check_runs(data: bytes, seen: dict) -> dict:
     return out
 
 
+def _check_boundaries(data: bytes, seen: dict):
+    from jaxlab.boundaries import Boundaries
+
+    z = _npz(data)
+    missing = [f for f in Boundaries._fields if f not in z]
+    if missing:
+        raise Damaged(f"lacks {', '.join(missing)}")
+    cfg = seen["config.toml"]
+    if str(z["config_hash"]) != config_hash(cfg):
+        raise Damaged("belongs to another sweep (its config hash differs from config.toml's)")
+    return None  # read by jaxlab.boundaries.load when the figure is drawn
+
+
+_DROP = "delete it: `jaxlab plot {d}` then draws the other figures and says how to recompute it"
+
 FILES: tuple[RunFile, ...] = (
     RunFile("meta.json", _check_meta, _REWRITE,
             required=lambda seen: False, checksum=False),
@@ -298,6 +313,7 @@ FILES: tuple[RunFile, ...] = (
     RunFile("cells.csv", _check_cells, _REBUILD),
     RunFile("runs.csv", _check_runs, _REBUILD,
             required=lambda seen: seen["config.toml"].keep_runs),
+    RunFile("boundaries.npz", _check_boundaries, _DROP, required=lambda seen: False),
 )  # fmt: skip
 
 

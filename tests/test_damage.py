@@ -122,7 +122,7 @@ def _cli(argv, capsys):
 
 
 # --- the files a finished run is read from: damage is an error, everywhere --------------------
-READ = ["config.toml", "cells.csv", "runs.csv", "meta.json"]
+READ = ["config.toml", "cells.csv", "runs.csv", "meta.json", "boundaries.npz"]
 
 
 @pytest.mark.parametrize("how", list(DAMAGES))

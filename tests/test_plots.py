@@ -1,5 +1,5 @@
 """Figures: each is a valid PNG, odd tables (empty cells, one cell, many axes) draw, and
-``jaxlab plot`` redraws from the run directory without recomputing."""
+``jaxlab plot`` redraws from the run directory without recomputing (more in test_figures.py)."""
 
 import numpy as np
 import pytest
@@ -8,6 +8,7 @@ from jaxlab import aggregate as A
 from jaxlab import plots
 from jaxlab.config import SweepConfig
 from jaxlab.errors import ConfigError
+from jaxlab.facets import facet_tables
 from jaxlab.sweep import SweepResult, run_sweep
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -58,6 +59,7 @@ def test_sweep_draws_network_figures(net_run):
     assert net_run.meta["figures"] == ["success_rate.png", "steps.png", "boundaries.png"]
     for name in net_run.meta["figures"]:
         assert_png(d / name)
+    assert (d / "boundaries.npz").is_file()
     assert not list(d.glob(".tmp-*"))
 
 
@@ -75,6 +77,7 @@ def test_main_plot_redraws_without_recomputing(net_run, monkeypatch, capsys):
 
     monkeypatch.setattr(jaxlab.engine, "run_chunks", boom)
     monkeypatch.setattr("jaxlab.sweep.run_chunks", boom)
+    monkeypatch.setattr(jaxlab.engine, "replay_many", boom)  # boundaries come from the file
     d = net_run.run_dir
     for name in ("success_rate.png", "steps.png", "boundaries.png"):
         (d / name).unlink()
@@ -99,7 +102,7 @@ def test_one_axis_draws_a_line(tmp_path):
     assert_png(tmp_path / "t.png")
 
 
-def test_three_axes_pool_the_third(tmp_path):
+def test_three_axes_facet_the_third_and_pool_only_when_asked(tmp_path):
     cfg = SweepConfig(n_runs=10).with_settings(
         optimizer=["gd", "adam"], lr={"log": [0.1, 10, 3]}, scale=[0.5, 1.0]
     )
@@ -107,10 +110,13 @@ def test_three_axes_pool_the_third(tmp_path):
     n = np.full(cfg.n_cells, 10)
     k = rng.integers(0, 11, cfg.n_cells)
     res = fake(cfg, n, k)
-    red = plots._reduce(res, ["lr", "scale"])
-    assert red["n"].shape == (3, 2) and np.all(red["n"] == 20)
-    # optimizer is the first (slowest) grid axis: pooled counts add its two halves
-    assert np.array_equal(red["k"], (k[:6] + k[6:]).reshape(3, 2))
+    f = facet_tables(res)  # optimizer is the first (slowest) grid axis: a panel per half
+    assert [p.where for p in f.panels] == [(("optimizer", "gd"),), (("optimizer", "adam"),)]
+    assert np.array_equal(f.panels[0].k, k[:6].reshape(3, 2))
+    assert np.array_equal(f.panels[1].k, k[6:].reshape(3, 2))
+    pooled = facet_tables(res, x="lr", y="scale", facet=()).panels[0]
+    assert pooled.n.shape == (3, 2) and np.all(pooled.n == 20)
+    assert np.array_equal(pooled.k, (k[:6] + k[6:]).reshape(3, 2))
     plots.success_heatmap(res, tmp_path / "s.png")
     plots.steps_heatmap(res, tmp_path / "t.png", x="scale", y="optimizer")
     assert_png(tmp_path / "s.png")
