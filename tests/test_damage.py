@@ -159,7 +159,9 @@ def test_the_advice_rebuilds_without_retraining(prepared, tmp_path, capsys, monk
     assert _cli(["sweep", "--resume", str(d), *QUIET], capsys)[0] == 0
     for f in ("cells.csv", "runs.csv"):
         assert (d / f).read_bytes() == (prepared / "finished" / f).read_bytes(), f
-    assert load_run(d).meta["checksums"].keys() == {"config.toml", "cells.csv", "runs.csv"}
+    assert load_run(d).meta["checksums"].keys() == {
+        "config.toml", "cells.csv", "runs.csv", "boundaries.npz"
+    }
 
 
 # --- files a finished run is not read from: ignored, untouched --------------------------------
