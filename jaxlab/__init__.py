@@ -1,6 +1,7 @@
 """jaxlab: how often does training succeed, and for which settings?"""
 
 from jaxlab.config import SweepConfig
+from jaxlab.contract import Outcome, Problem
 from jaxlab.datasets import DATASETS, get_dataset
 from jaxlab.descent import DescentResult, Status, descend, gd, lab_schedule
 from jaxlab.errors import ConfigError
@@ -28,6 +29,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "DATASETS",
+    "Outcome",
+    "Problem",
     "SweepConfig",
     "SweepResult",
     "get_dataset",

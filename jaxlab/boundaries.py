@@ -32,6 +32,7 @@ __all__ = [
     "default_cells",
     "load",
     "save",
+    "draw",
     "store",
 ]
 
@@ -173,8 +174,10 @@ def _choose_runs(res, cell: int, k: int) -> tuple[list[int], list[int] | None, s
 def _outputs(spec, res, params, xy):
     """Per replayed restart (traced): final loss, status, and P(class 1) on the points ``xy``."""
     from jaxlab.network import predict
+    from jaxlab.problems.network import params_as_layers
 
-    return res.value, res.status, predict(params, xy.astype(res.value.dtype))
+    layers = params_as_layers(params, spec.value("widths"))
+    return res.value, res.status, predict(layers, xy.astype(res.value.dtype))
 
 
 def compute(res, cells=None, k: int = 3) -> Boundaries:
@@ -186,10 +189,10 @@ def compute(res, cells=None, k: int = 3) -> Boundaries:
 
     from jaxlab.engine import make_plan, replay_many
     from jaxlab.network import grid
-    from jaxlab.problems import succeeded
+    from jaxlab.loop import succeeded
 
     cfg = res.config
-    if cfg.problem != "network":
+    if not {"dataset", "widths"} <= set(cfg.relevant_settings()):
         raise ConfigError("problem", "decision boundaries are drawn for network sweeps only")
     if not isinstance(k, int) or isinstance(k, bool) or k < 1:
         raise ConfigError("k", f"expected an integer >= 1, got {k!r}")
@@ -226,7 +229,7 @@ def compute(res, cells=None, k: int = 3) -> Boundaries:
         lr=col(lambda c, r, ok: done[r][1]["lr"], np.float64),
         scale=col(lambda c, r, ok: done[r][1]["scale"], np.float64),
         momentum=col(lambda c, r, ok: done[r][1]["momentum"], np.float64),
-        dataset=col(lambda c, r, ok: done[r][0].dataset, str),
+        dataset=col(lambda c, r, ok: done[r][0].value("dataset"), str),
         extent=np.asarray([xy[0, 0], xy[-1, 0], xy[0, 1], xy[-1, 1]], np.float64),
         prob=np.stack(prob) if prob else np.zeros((0, side, side), np.float32),
     )
@@ -261,7 +264,29 @@ def load(run_dir, cfg) -> Boundaries | None:
 def store(res) -> str | None:
     """Compute the default choice of restarts of a finished network sweep and save it into its
     run directory; return the file name (None for other problems)."""
-    if res.config.problem != "network" or res.run_dir is None:
+    if res.run_dir is None:
         return None
     save(Path(res.run_dir) / FILE, compute(res))
     return FILE
+
+
+def draw(res, path) -> str | None:
+    """The network problem's figure: the decision-boundary atlas from the stored
+    ``boundaries.npz`` (nothing compiled); None, with one line on stderr saying how to get it,
+    when the run directory has none."""
+    from jaxlab import plots
+
+    d = Path(res.run_dir)
+    try:
+        data = load(d, res.config)
+        why = f"{d} has no {FILE} (a run directory from before it was stored)"
+    except ConfigError as e:
+        data, why = None, str(e)
+    if data is None:
+        plots.say(
+            f"{Path(path).name} not drawn: {why}; to replay its restarts and store them: "
+            f'python -c "import jaxlab, jaxlab.boundaries as b; b.store(jaxlab.load_run('
+            f'{str(d)!r}))", then jaxlab plot {d}'
+        )
+        return None
+    return plots.draw_boundaries(res, data, path)

@@ -31,7 +31,8 @@ def _setting_help() -> dict[str, str]:
     from jaxlab.train import OPTIMIZERS
 
     return {
-        "lr": "learning rate(s): 1, 0.5,1,2 or a range 0.1:10:11:log",
+        "lr": "learning rate(s): 1, 0.5,1,2 or a range 0.1:10:11:log (any declared setting "
+        "also takes --set NAME=VALUES)",
         "scale": "initialisation scale(s) (std of N(0, scale^2)): as --lr",
         "momentum": "momentum(s) of the 'momentum' optimiser, in [0, 1)",
         "x1": "start x1 (objectives; default: random in the box): as --lr with lin ranges",
@@ -59,8 +60,12 @@ def _tol(text: str):
 
 _SCALAR_FLAGS = {
     "name": (str, "name of the sweep (default: lab)"),
-    "problem": (str, "network (the lab's Exercise 3) or objective (Exercise 1 style)"),
-    "loss": (str, "lab (the lab's BCE with 1e-15) or logit (stable)"),
+    "problem": (
+        str,
+        "network (the lab's Exercise 3), objective (Exercise 1 style), or your own: "
+        "module:attribute naming a jaxlab.Problem (or a function returning one)",
+    ),
+    "loss": (str, "network: lab (the lab's BCE with 1e-15) or logit (stable)"),
     "method": (str, "gradient: autodiff (jax.grad) or manual (hand-written VJPs)"),
     "dtype": (str, "float32 or float64 (float64 turns on JAX's x64 for the sweep)"),
     "tol": (
@@ -133,6 +138,14 @@ def _sweep_parser(sub) -> argparse.ArgumentParser:
         p.add_argument("--" + name.replace("_", "-"), dest=name, type=typ, help=text)
     for name, text in _setting_help().items():
         p.add_argument("--" + name.replace("_", "-"), dest=name, metavar="VALUES", help=text)
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="NAME=VALUES",
+        default=[],
+        help="any setting the problem declares, e.g. --set width=4,8 --set lr=0.01:1:5:log "
+        "(repeatable; the flags above are short forms)",
+    )
     p.add_argument(
         "--keep-runs",
         action="store_true",
@@ -213,14 +226,29 @@ def _initialize(jax, param: str, **kwargs) -> None:
         raise ConfigError(param, f"jax.distributed.initialize failed: {first}") from None
 
 
+_SHORT = tuple(_setting_help())  # settings with a flag of their own (when the problem has them)
+
+
+def _sets(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        name, eq, value = item.partition("=")
+        if not eq or not name.strip():
+            raise ConfigError("set", f"expected NAME=VALUES, got {item!r}")
+        out[name.strip()] = value
+    return out
+
+
 def _build_config(args):
-    from jaxlab.config import SWEEPABLE, from_dict, from_toml
+    from jaxlab.config import from_dict, from_toml
     from jaxlab.presets import preset
 
+    SWEEPABLE = _SHORT
     if args.resume:
         others = [k for k in ("config", "preset", "out") if getattr(args, k)]
         others += [k for k in list(_SCALAR_FLAGS) + list(SWEEPABLE) if getattr(args, k) is not None]
         others += ["keep_runs"] if args.keep_runs else []
+        others += ["set"] if args.set else []
         if others:
             flags = ", ".join("--" + k.replace("_", "-") for k in others)
             raise ConfigError(
@@ -237,12 +265,20 @@ def _build_config(args):
         path = Path(args.config)
         if not path.is_file():
             raise ConfigError("config", f"no such file: {path}")
-        cfg = from_toml(path.read_text(), base=cfg)
+        try:
+            text = path.read_text()
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError("config", f"cannot read {path}: {e}") from None
+        cfg = from_toml(text, base=cfg, path=str(path.resolve().parent))
     flags = {k: getattr(args, k) for k in list(_SCALAR_FLAGS) + list(SWEEPABLE)}
     flags = {k: v for k, v in flags.items() if v is not None}
+    for k, v in _sets(args.set).items():
+        if k in flags:
+            raise ConfigError(k, f"given twice (--{k.replace('_', '-')} and --set {k}=...)")
+        flags[k] = v
     if args.keep_runs:
         flags["keep_runs"] = True
-    return from_dict(flags, base=cfg) if flags else cfg.validate()
+    return from_dict(flags, base=cfg, path=os.getcwd()) if flags else cfg.validate()
 
 
 def _summary(res, seconds: float) -> str:

@@ -3,10 +3,12 @@
 A sweep is a grid of *cells*; each cell runs ``n_runs`` restarts. Every sweepable setting takes
 one value or several; several make it an *axis* of the grid:
 
-* traced axes (``lr``, ``scale``, ``momentum``, ``x1``, ``x2``) are arrays inside one compiled
-  program: new values never recompile;
-* static axes (``objective``, ``dataset``, ``widths``, ``optimizer``, ``max_steps``) change the
-  program: one compile per value.
+* traced axes (the problem's ``traced`` settings, and jaxlab's ``lr`` and ``momentum``) are
+  arrays inside one compiled program: new values never recompile;
+* static axes (the problem's ``static`` settings, and jaxlab's ``optimizer`` and
+  ``max_steps``) change the program: one compile per value.
+
+The settings are the problem's (:func:`schema`); the config names no built-in problem.
 
 Values are written the same way in TOML and on the command line: a number or name, a list
 (``[0.5, 1, 2]`` / ``0.5,1,2``) or a range (``{log = [0.1, 10, 11]}`` / ``0.1:10:11:log``, and
@@ -18,68 +20,48 @@ from __future__ import annotations
 import hashlib
 import math
 import tomllib
-from dataclasses import dataclass, field, fields, replace
+from collections.abc import Callable
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import tomli_w
 
-from jaxlab.datasets import DATASETS, get_dataset
+from jaxlab.contract import JAXLAB_STATIC, JAXLAB_TRACED, Problem
 from jaxlab.descent import MAX_STEPS_LIMIT, check_tol
 from jaxlab.errors import ConfigError, check_choice, check_finite_positive, check_int, did_you_mean
 from jaxlab.gradients import METHODS
-from jaxlab.losses import LOSSES
-from jaxlab.network import check_widths
-from jaxlab.objectives import OBJECTIVES
 from jaxlab.train import OPTIMIZERS
 
 __all__ = [
     "Axis",
+    "Setting",
     "SweepConfig",
-    "TRACED",
-    "STATIC",
     "config_hash",
     "from_dict",
     "from_toml",
     "parse_values",
+    "schema",
     "to_toml",
 ]
 
-TRACED = ("lr", "scale", "momentum", "x1", "x2")
-STATIC = ("objective", "dataset", "widths", "optimizer", "max_steps")
-SWEEPABLE = STATIC + TRACED
-PROBLEMS = ("network", "objective")
 DTYPES = ("float32", "float64")
 KEYS = ("independent", "paired")
 MAX_RUNS = 2**32 - 1  # restart keys fold_in a uint32 global index
 MAX_CELLS = 1_000_000
 MAX_AXIS_VALUES = 100_000
 
-_ALLOWED = {
-    "lr": "finite numbers > 0",
-    "scale": "finite numbers > 0",
-    "momentum": "numbers in [0, 1)",
-    "x1": "finite numbers",
-    "x2": "finite numbers",
-    "objective": "names from " + ", ".join(OBJECTIVES),
-    "dataset": "names from " + ", ".join(DATASETS),
-    "widths": "lists of positive integers ending in 1, e.g. [2, 2, 1]",
-    "optimizer": "names from " + ", ".join(OPTIMIZERS),
-    "max_steps": f"integers in [1, {MAX_STEPS_LIMIT:,}]",
-}
-
 
 @dataclass(frozen=True)
 class Axis:
-    """A sweepable setting: its values (one value = fixed) and how they were spaced."""
+    """A sweepable setting: its values (one value = fixed), how they were spaced, and whether
+    it is traced (an array inside the compiled program) or static (one compile per value)."""
 
     name: str
     values: tuple
     spacing: str = "list"  # "list", "lin" or "log"
-
-    @property
-    def traced(self) -> bool:
-        return self.name in TRACED
+    traced: bool = False
 
     def to_toml(self) -> Any:
         if len(self.values) == 1:
@@ -88,6 +70,86 @@ class Axis:
         if self.spacing in ("lin", "log"):
             return {self.spacing: [self.values[0], self.values[-1], len(self.values)]}
         return [list(v) if isinstance(v, tuple) else v for v in self.values]
+
+
+@dataclass(frozen=True)
+class Setting:
+    """What a problem (or jaxlab) declares about one setting: traced or static, its default
+    (a value, a list or a range), and the check its values pass."""
+
+    name: str
+    traced: bool
+    default: Any
+    check: Callable | None = None
+    allowed: str = ""
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, int | float | np.number) and not isinstance(v, bool)
+
+
+def _positive(v) -> bool:
+    return v > 0
+
+
+def _in_unit(v) -> bool:
+    return 0 <= v < 1
+
+
+def _is_optimizer(v) -> bool:
+    return v in OPTIMIZERS or callable(v)
+
+
+def _is_steps(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_STEPS_LIMIT
+
+
+# jaxlab's own settings: the named optimisers read lr and momentum; the loop reads the rest.
+_JAXLAB = {
+    "optimizer": Setting(
+        "optimizer", False, JAXLAB_STATIC["optimizer"], _is_optimizer,
+        "names from " + ", ".join(OPTIMIZERS) + " (or, from Python, a function settings -> optax "
+        "GradientTransformation)",
+    ),
+    "max_steps": Setting(
+        "max_steps", False, JAXLAB_STATIC["max_steps"], _is_steps,
+        f"integers in [1, {MAX_STEPS_LIMIT:,}]",
+    ),
+    "lr": Setting("lr", True, JAXLAB_TRACED["lr"], _positive, "finite numbers > 0"),
+    "momentum": Setting("momentum", True, JAXLAB_TRACED["momentum"], _in_unit, "numbers in [0, 1)"),
+}  # fmt: skip
+
+
+def schema(problem: Problem) -> dict[str, Setting]:
+    """Every setting of ``problem``, in the grid's order: its static settings, jaxlab's
+    ``optimizer`` and ``max_steps``, its traced settings, then ``lr`` and ``momentum`` where it
+    did not declare them."""
+    out: dict[str, Setting] = {}
+    checks = dict(problem.checks or {})
+
+    def add(name, traced, default):
+        base = _JAXLAB.get(name)
+        check, allowed = checks.get(name, (None, ""))
+        if base is not None:
+            check = check or base.check
+            allowed = allowed or base.allowed
+        if not allowed:
+            allowed = "finite numbers" if traced else "values like the default"
+        out[name] = Setting(name, traced, default, check, allowed)
+
+    for name, default in dict(problem.static).items():
+        add(name, False, default)
+    for name in ("optimizer", "max_steps"):
+        if name not in out:
+            add(name, False, _JAXLAB[name].default)
+    for name, default in dict(problem.traced).items():
+        if name in out:
+            raise ConfigError(name, "declared both traced and static by the problem")
+        add(name, True, default)
+    for name in ("lr", "momentum"):
+        if name not in out:
+            add(name, True, _JAXLAB[name].default)
+    return out
 
 
 def _range(name: str, kind: str, spec) -> tuple[float, ...]:
@@ -113,19 +175,26 @@ def _range(name: str, kind: str, spec) -> tuple[float, ...]:
     return tuple(float(v) for v in vals)
 
 
-def _parse_cli_string(name: str, text: str):
-    """``"1"``, ``"0.5,1,2"``, ``"0.1:10:11:log"``, ``"2-2-1,2-4-1"`` -> a TOML-like value."""
+def _tuple_default(setting: Setting | None) -> bool:
+    return setting is not None and isinstance(setting.default, tuple)
+
+
+def _parse_cli_string(name: str, text: str, setting: Setting | None):
+    """``"1"``, ``"0.5,1,2"``, ``"0.1:10:11:log"``, ``"2-2-1,2-4-1"`` -> a TOML-like value (a
+    setting whose default is a tuple of integers is written ``a-b-c``)."""
     text = text.strip()
     if not text:
-        raise ConfigError(name, f"empty value; expected {_ALLOWED.get(name, 'a value')}")
+        allowed = setting.allowed if setting is not None else "a value"
+        raise ConfigError(name, f"empty value; expected {allowed}")
 
     def atom(s: str):
         s = s.strip()
-        if name == "widths":
+        if _tuple_default(setting):
             try:
                 return [int(p) for p in s.split("-")]
             except ValueError:
-                raise ConfigError(name, f"expected widths like 2-2-1, got {s!r}") from None
+                example = "-".join(map(str, setting.default))
+                raise ConfigError(name, f"expected values like {example}, got {s!r}") from None
         try:
             return int(s)
         except ValueError:
@@ -135,7 +204,7 @@ def _parse_cli_string(name: str, text: str):
         except ValueError:
             return s
 
-    if ":" in text:
+    if ":" in text and (setting is None or setting.traced):
         parts = text.split(":")
         kind = "lin"
         if parts[-1] in ("log", "lin"):
@@ -147,41 +216,50 @@ def _parse_cli_string(name: str, text: str):
     return items if len(items) > 1 else items[0]
 
 
-def _check_value(name: str, v):
-    bad = ConfigError(name, f"expected {_ALLOWED[name]}, got {v!r}")
-    if name in TRACED:
-        if isinstance(v, bool) or not isinstance(v, int | float):
+def _check_value(setting: Setting, v):
+    name = setting.name
+    bad = ConfigError(name, f"expected {setting.allowed}, got {v!r}")
+    if setting.traced:
+        if not _is_number(v):
             raise bad
         v = float(v)
-        if not math.isfinite(v):
+        if not (math.isfinite(v) or (math.isnan(v) and setting.check is not None)):
             raise bad
-        if name in ("lr", "scale") and v <= 0:
+    else:
+        if isinstance(v, list):
+            v = tuple(v)
+        if isinstance(v, tuple) and not _tuple_default(setting):
             raise bad
-        if name == "momentum" and not 0 <= v < 1:
+        if not isinstance(v, str | int | float | bool | tuple) and not callable(v):
             raise bad
-        return v
-    if name == "objective":
-        return check_choice(name, v, OBJECTIVES)
-    if name == "dataset":
-        return check_choice(name, v, DATASETS)
-    if name == "optimizer":
-        return check_choice(name, v, OPTIMIZERS)
-    if name == "max_steps":
-        return check_int(name, v, lo=1, hi=MAX_STEPS_LIMIT)
-    if name == "widths":
-        return check_widths(v)
-    raise AssertionError(name)
+        if isinstance(setting.default, bool) != isinstance(v, bool):
+            raise bad
+        if isinstance(setting.default, int) and not isinstance(setting.default, bool):
+            if not isinstance(v, int) or isinstance(v, bool):
+                raise bad
+    if setting.check is not None:
+        try:
+            ok = bool(setting.check(v))
+        except Exception:
+            ok = False
+        if not ok:
+            raise bad
+    return v
 
 
-def parse_values(name: str, spec) -> Axis:
-    """A sweepable setting from a TOML value or a CLI string; validated, one-line errors."""
-    if name not in SWEEPABLE:
-        raise ConfigError(
-            str(name),
-            f"unknown setting{did_you_mean(name, SWEEPABLE)}; sweepable: {', '.join(SWEEPABLE)}",
-        )
-    if isinstance(spec, str) and name not in ("objective", "dataset", "optimizer"):
-        spec = _parse_cli_string(name, spec)
+def parse_values(name: str, spec, setting: Setting | None = None) -> Axis:
+    """A setting's values from a TOML value or a CLI string; validated, one-line errors.
+    ``setting`` says what the problem declared (default: the lab network's settings)."""
+    if setting is None:
+        known = schema(_default_problem())
+        if name not in known:
+            raise ConfigError(
+                str(name),
+                f"unknown setting{did_you_mean(name, known)}; settings: {', '.join(known)}",
+            )
+        setting = known[name]
+    if isinstance(spec, str) and (setting.traced or _tuple_default(setting)):
+        spec = _parse_cli_string(name, spec, setting)
     elif isinstance(spec, str) and ("," in spec):
         spec = [s.strip() for s in spec.split(",")]
     spacing = "list"
@@ -190,58 +268,92 @@ def parse_values(name: str, spec) -> Axis:
             raise ConfigError(
                 name, f"a range is {{lin = [start, stop, num]}} or {{log = [...]}}, got {spec!r}"
             )
-        if name not in TRACED:
-            raise ConfigError(
-                name, f"ranges are for numeric settings ({', '.join(TRACED)}); give a list"
-            )
+        if not setting.traced:
+            raise ConfigError(name, "ranges are for traced (numeric) settings; give a list")
         spacing, rng = next(iter(spec.items()))
         values = _range(name, spacing, rng)
         if len(values) == 1:
             spacing = "list"  # one value is a fixed setting: written back as a number
     elif (
-        name == "widths"
+        _tuple_default(setting)
         and isinstance(spec, list | tuple)
         and spec
         and all(isinstance(s, list | tuple) for s in spec)
     ):
         values = tuple(spec)
-    elif isinstance(spec, list | tuple) and name != "widths":
+    elif isinstance(spec, list | tuple) and not _tuple_default(setting):
         values = tuple(spec)
     else:
         values = (spec,)
     if not values:
-        raise ConfigError(name, f"empty list; expected one or more {_ALLOWED[name]}")
+        raise ConfigError(name, f"empty list; expected one or more {setting.allowed}")
     if len(values) > MAX_AXIS_VALUES:
         raise ConfigError(name, f"{len(values):,} values; at most {MAX_AXIS_VALUES:,} per axis")
-    values = tuple(_check_value(name, v) for v in values)
-    if len(set(values)) != len(values):
+    if name == "optimizer":  # "module:function" (as config.toml writes a function) -> the function
+        values = tuple(_import_function(v) if isinstance(v, str) and ":" in v else v for v in values)
+    values = tuple(_check_value(setting, v) for v in values)
+    if len(set(map(_key, values))) != len(values):
         raise ConfigError(name, f"repeated values in {list(values)!r}; each value once")
-    return Axis(name, values, spacing)
+    return Axis(name, values, spacing, setting.traced)
 
 
-def _default_axes() -> dict[str, Axis]:
-    return {
-        "objective": Axis("objective", ("lab",)),
-        "dataset": Axis("dataset", ("lab",)),
-        "widths": Axis("widths", ((2, 2, 1),)),
-        "optimizer": Axis("optimizer", ("gd",)),
-        "max_steps": Axis("max_steps", (100,)),
-        # The main job: learning rate on a log grid around the lab's 1, scale 0.25 .. 4.
-        "lr": parse_values("lr", {"log": [0.1, 10.0, 11]}),
-        "scale": parse_values("scale", {"log": [0.25, 4.0, 9]}),
-        "momentum": Axis("momentum", (0.9,)),
-        "x1": Axis("x1", (None,)),  # None: start points drawn at random in the box
-        "x2": Axis("x2", (None,)),
-    }
+def _import_function(text: str):
+    from jaxlab.problems import import_attribute
+
+    return import_attribute(text, "optimizer")
+
+
+def _key(v):
+    return ("nan",) if isinstance(v, float) and math.isnan(v) else v
+
+
+def _default_problem() -> Problem:
+    from jaxlab.problems import network
+
+    return network()
+
+
+def default_settings(problem: Problem) -> tuple[Axis, ...]:
+    """The problem's declared defaults as axes (a default may be a list or a range)."""
+    return tuple(parse_values(n, st.default, st) for n, st in schema(problem).items())
+
+
+def _freeze(args) -> tuple:
+    if isinstance(args, dict):
+        args = args.items()
+    return tuple(sorted((str(k), tuple(v) if isinstance(v, list) else v) for k, v in args))
+
+
+def import_string(problem) -> str:
+    """How config.toml names ``problem``: a built-in name or ``"module:attribute"`` as given,
+    or, for a Problem object, where it can be imported from (``"module:attribute"`` found in
+    the module that defined its functions; ``"<name>"`` when it cannot be found)."""
+    if isinstance(problem, str):
+        return problem
+    import sys
+
+    for fn in (problem.init, problem.loss, problem.train):
+        mod = sys.modules.get(getattr(fn, "__module__", None) or "")
+        for attr, value in vars(mod).items() if mod is not None else ():
+            if value is problem:
+                return f"{mod.__name__}:{attr}"
+    return f"<{problem.name}>"
 
 
 @dataclass(frozen=True)
 class SweepConfig:
-    """Everything that defines a sweep; hashable, and written to ``config.toml`` in full."""
+    """Everything that defines a sweep; written to ``config.toml`` in full.
+
+    ``problem`` is a built-in name (``"network"``, ``"objective"``), ``"module:attribute"``
+    or a :class:`jaxlab.Problem`; ``problem_args`` are passed to a problem factory;
+    ``problem_path`` is the folder ``"module:attribute"`` is imported from (the config file's).
+    ``settings`` default to the problem's declared defaults.
+    """
 
     name: str = "lab"
-    problem: str = "network"
-    loss: str = "lab"
+    problem: Any = "network"
+    problem_args: tuple = ()
+    problem_path: str = ""
     method: str = "autodiff"
     dtype: str = "float32"
     tol: float | str = 1e-4  # "off": no stopping rule, a fixed budget
@@ -251,9 +363,40 @@ class SweepConfig:
     keys: str = "independent"  # "paired": restart i of every cell starts from the same key
     chunk_size: int = 0  # 0: chosen from the devices and memory
     keep_runs: bool = False
-    settings: tuple[Axis, ...] = field(default_factory=lambda: tuple(_default_axes().values()))
+    settings: tuple | None = None
+    # Short forms of jaxlab's own settings, as in SweepConfig(problem=p, optimizer="adam",
+    # max_steps=300): applied to ``settings`` on construction, then None.
+    optimizer: Any = None
+    max_steps: Any = None
+
+    def __post_init__(self):
+        if not isinstance(self.problem_args, tuple):
+            if not isinstance(self.problem_args, dict):
+                raise ConfigError(
+                    "problem_args", f"expected a table of arguments, got {self.problem_args!r}"
+                )
+            object.__setattr__(self, "problem_args", _freeze(self.problem_args))
+        if self.settings is None:
+            object.__setattr__(self, "settings", default_settings(self.problem_obj))
+        short = {k: getattr(self, k) for k in ("optimizer", "max_steps") if getattr(self, k) is not None}
+        if short:
+            known = schema(self.problem_obj)
+            axes = {a.name: a for a in self.settings}
+            for k, v in short.items():
+                axes[k] = v if isinstance(v, Axis) else parse_values(k, v, known[k])
+                object.__setattr__(self, k, None)
+            object.__setattr__(self, "settings", tuple(axes[k] for k in axes))
 
     # --- views ---------------------------------------------------------------------------
+    @property
+    def problem_obj(self) -> Problem:
+        """The :class:`jaxlab.Problem` this config sweeps."""
+        return _resolve(self.problem, self.problem_args, self.problem_path)
+
+    @property
+    def schema(self) -> dict[str, Setting]:
+        return schema(self.problem_obj)
+
     def setting(self, name: str) -> Axis:
         for a in self.settings:
             if a.name == name:
@@ -263,14 +406,14 @@ class SweepConfig:
     @property
     def axes(self) -> tuple[Axis, ...]:
         """The settings with more than one value, static ones first (the grid's order)."""
-        relevant = self.relevant_settings()
-        swept = [a for a in self.settings if len(a.values) > 1 and a.name in relevant]
-        return tuple(sorted(swept, key=lambda a: SWEEPABLE.index(a.name)))
+        return tuple(a for a in self.settings if len(a.values) > 1)
 
     def relevant_settings(self) -> tuple[str, ...]:
-        if self.problem == "network":
-            return ("dataset", "widths", "optimizer", "max_steps", "lr", "scale", "momentum")
-        return ("objective", "optimizer", "max_steps", "lr", "momentum", "x1", "x2")
+        return tuple(a.name for a in self.settings)
+
+    @property
+    def traced_names(self) -> tuple[str, ...]:
+        return tuple(a.name for a in self.settings if a.traced)
 
     @property
     def n_cells(self) -> int:
@@ -282,24 +425,38 @@ class SweepConfig:
 
     def with_settings(self, **values) -> SweepConfig:
         """A copy with some settings replaced (each value as :func:`parse_values` takes it)."""
+        known = self.schema
         axes = {a.name: a for a in self.settings}
         for k, v in values.items():
-            axes[k] = v if isinstance(v, Axis) else parse_values(k, v)
-        return replace(self, settings=tuple(axes[k] for k in SWEEPABLE))
+            if k not in known:
+                raise ConfigError(
+                    str(k),
+                    f"not a setting of problem {self.problem_label!r}{did_you_mean(k, known)}; "
+                    f"its settings: {', '.join(known)}",
+                )
+            axes[k] = v if isinstance(v, Axis) else parse_values(k, v, known[k])
+        return replace(self, settings=tuple(axes[k] for k in known))
+
+    @property
+    def problem_label(self) -> str:
+        return import_string(self.problem)
 
     def validate(self) -> SweepConfig:
+        known = self.schema
         axes = self.settings if isinstance(self.settings, tuple | list) else ()
         names = [a.name if isinstance(a, Axis) else None for a in axes]
-        if not axes or sorted(map(str, names)) != sorted(SWEEPABLE):
+        if not axes or names != list(known):
             raise ConfigError(
                 "settings",
-                f"expected one Axis for each of {', '.join(SWEEPABLE)} "
+                f"expected one Axis for each of {', '.join(known)} "
                 "(build configs with with_settings), got "
                 f"{[n or type(a).__name__ for n, a in zip(names, axes)] if axes else self.settings!r}",
             )
-        check_choice("problem", self.problem, PROBLEMS)
-        check_choice("loss", self.loss, LOSSES)
         check_choice("method", self.method, METHODS)
+        if self.method == "manual" and self.problem_obj.grad is None and self.problem_obj.train is None:
+            raise ConfigError(
+                "method", f"'manual' needs a hand-written grad; problem {self.problem_label!r} has none"
+            )
         check_choice("dtype", self.dtype, DTYPES)
         check_tol(self.tol)
         check_choice("keys", self.keys, KEYS)
@@ -311,10 +468,6 @@ class SweepConfig:
             raise ConfigError("keep_runs", f"expected true or false, got {self.keep_runs!r}")
         if not isinstance(self.name, str) or not self.name:
             raise ConfigError("name", f"expected a non-empty string, got {self.name!r}")
-        if self.problem == "network":
-            for d in self.setting("dataset").values:
-                for w in self.setting("widths").values:
-                    check_widths(w, get_dataset(d))
         if self.n_cells > MAX_CELLS:
             sizes = " x ".join(f"{a.name} {len(a.values):,}" for a in self.axes)
             raise ConfigError(
@@ -338,54 +491,101 @@ class SweepConfig:
         return self
 
 
-_SCALARS = {f.name for f in fields(SweepConfig)} - {"settings"}
+_RESOLVED: dict = {}
 
 
-def from_dict(d: dict, base: SweepConfig | None = None) -> SweepConfig:
-    """A validated config from a TOML-like dict; unknown keys fail with a did-you-mean hint."""
+def _resolve(problem, args: tuple, path: str) -> Problem:
+    if isinstance(problem, Problem):
+        return problem
+    key = (problem, args, path)
+    if key not in _RESOLVED:
+        from jaxlab.problems import resolve
+
+        _RESOLVED[key] = resolve(problem, dict(args), Path(path) if path else None)
+    return _RESOLVED[key]
+
+
+_SCALARS = {f.name for f in fields(SweepConfig)} - {"settings", "optimizer", "max_steps"}
+_TYPES = {
+    "name": str, "problem": str, "problem_args": dict, "problem_path": str, "method": str,
+    "dtype": str, "tol": float, "threshold": float, "n_runs": int, "seed": int, "keys": str,
+    "chunk_size": int, "keep_runs": bool,
+}  # fmt: skip
+
+
+def _legacy(name: str, value) -> bool:
+    """Whether ``name = value`` is a setting an older jaxlab wrote for every problem at its
+    default (config.toml listed the network's settings in objective sweeps and the other way
+    round): such a key is dropped, so that older run directories still load."""
+    from jaxlab.problems import BUILTIN
+
+    for factory in BUILTIN.values():
+        st = schema(factory()).get(name)
+        if st is not None:
+            try:
+                if parse_values(name, value, st).values == parse_values(name, st.default, st).values:
+                    return True
+            except ConfigError:
+                pass
+    return name in ("x1", "x2") and value is None
+
+
+def from_dict(d: dict, base: SweepConfig | None = None, path: str | None = None) -> SweepConfig:
+    """A validated config from a TOML-like dict on top of ``base``; unknown keys fail with a
+    did-you-mean hint. ``path`` is the folder a ``"module:attribute"`` problem is imported
+    from when ``d`` names one (a config file's folder)."""
     if not isinstance(d, dict):
         raise ConfigError("config", f"expected a table of settings, got {type(d).__name__}")
     cfg = base or SweepConfig()
-    known = sorted(_SCALARS | set(SWEEPABLE))
-    scalars, sweep = {}, {}
-    for k, v in d.items():
-        if k in SWEEPABLE:
-            sweep[k] = v
-        elif k in _SCALARS:
-            scalars[k] = v
-        else:
-            raise ConfigError(
-                k, f"unknown setting{did_you_mean(k, known)}; known: {', '.join(known)}"
-            )
-    for k, v in scalars.items():
+    scalars = {}
+    for k in _SCALARS & set(d):
+        v = d[k]
         if k == "tol" and isinstance(v, str):
             if v != "off":
                 raise ConfigError("tol", f'expected a finite number >= 0 or "off", got {v!r}')
+            scalars[k] = v
             continue
-        expected = type(getattr(SweepConfig(), k))
+        expected = _TYPES[k]
         if expected is float and isinstance(v, int) and not isinstance(v, bool):
             v = float(v)
         if not isinstance(v, expected) or (expected is int and isinstance(v, bool)):
             raise ConfigError(k, f"expected {expected.__name__}, got {v!r} ({type(v).__name__})")
         scalars[k] = v
-    cfg = replace(cfg, **scalars)
-    if sweep:
-        cfg = cfg.with_settings(**sweep)
-    relevant = cfg.relevant_settings()
-    defaults = _default_axes()
-    for k in sweep:
-        # A setting this problem does not read is refused rather than silently ignored (an
-        # older config.toml holding its unchanged default still loads).
-        if k not in relevant and cfg.setting(k).values != defaults[k].values:
+    if "problem_args" in scalars:
+        scalars["problem_args"] = _freeze(scalars["problem_args"])
+    if "problem" in scalars and ":" in scalars["problem"] and "problem_path" not in scalars:
+        scalars["problem_path"] = str(path) if path is not None else ""
+    new_problem = any(
+        k in scalars and scalars[k] != getattr(cfg, k)
+        for k in ("problem", "problem_args", "problem_path")
+    )
+    if new_problem:  # another problem: its own settings and defaults
+        scalars.setdefault("problem_args", () if "problem" in scalars else cfg.problem_args)
+        cfg = replace(cfg, **scalars, settings=None)
+    else:
+        cfg = replace(cfg, **scalars)
+    known = cfg.schema
+    sweep = {}
+    for k, v in d.items():
+        if k in _SCALARS:
+            continue
+        if k in known:
+            sweep[k] = v
+        elif not _legacy(k, v):
+            names = sorted(_SCALARS) + list(known)
             raise ConfigError(
                 k,
-                f"not a setting of problem {cfg.problem!r}; its settings: {', '.join(relevant)}",
+                f"unknown setting{did_you_mean(k, names)}; problem {cfg.problem_label!r} has "
+                f"{', '.join(known)}; the sweep has {', '.join(sorted(_SCALARS))}",
             )
+    if sweep:
+        cfg = cfg.with_settings(**sweep)
     return cfg.validate()
 
 
-def from_toml(text: str, base: SweepConfig | None = None) -> SweepConfig:
-    """Parse a config file's text. Example::
+def from_toml(text: str, base: SweepConfig | None = None, path: str | None = None) -> SweepConfig:
+    """Parse a config file's text (``path``: its folder, from which ``"module:attribute"``
+    problems are imported). Example::
 
     name = "lab"
     problem = "network"
@@ -398,18 +598,33 @@ def from_toml(text: str, base: SweepConfig | None = None) -> SweepConfig:
         d = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError("config", f"not valid TOML: {e}") from None
-    return from_dict(d, base)
+    return from_dict(d, base, path)
+
+
+def _toml_value(v):
+    if callable(v):
+        return f"{getattr(v, '__module__', '?')}:{getattr(v, '__qualname__', repr(v))}"
+    return v
 
 
 def to_dict(cfg: SweepConfig) -> dict:
-    d = {k: getattr(cfg, k) for k in sorted(_SCALARS)}
-    relevant = cfg.relevant_settings()
+    d = {}
+    for k in sorted(_SCALARS):
+        v = getattr(cfg, k)
+        if k == "problem":
+            v = cfg.problem_label
+        elif k == "problem_args":
+            if not v:
+                continue
+            v = {a: list(b) if isinstance(b, tuple) else b for a, b in v}
+        elif k == "problem_path" and not v:
+            continue
+        d[k] = v
     for a in cfg.settings:
-        if a.values == (None,):
-            continue  # random start points: the default, not representable in TOML
-        if a.name not in relevant:
-            continue  # not read by this problem (an objective sweep has no init scale)
-        d[a.name] = a.to_toml()
+        t = a.to_toml()
+        d[a.name] = [_toml_value(x) for x in t] if isinstance(t, list) and not isinstance(
+            a.values[0], tuple
+        ) else _toml_value(t)
     return d
 
 
@@ -420,8 +635,9 @@ def to_toml(cfg: SweepConfig) -> str:
 
 
 def config_hash(cfg: SweepConfig) -> str:
-    """A short stable hash of what determines the results (chunking and paths excluded)."""
+    """A short stable hash of what determines the results (chunking, names and paths
+    excluded)."""
     d = to_dict(cfg)
-    d.pop("chunk_size")
-    d.pop("name")
+    for k in ("chunk_size", "name", "problem_path"):
+        d.pop(k, None)
     return hashlib.sha256(tomli_w.dumps(d).encode()).hexdigest()[:16]

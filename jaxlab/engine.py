@@ -30,13 +30,14 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from jaxlab.aggregate import Aggregates, chunk_aggregates, n_step_bins
-from jaxlab.config import STATIC, TRACED, SweepConfig
-from jaxlab.problems import RunOut, RunSpec, final_params, run_one, train_one
+from jaxlab.config import SweepConfig
+from jaxlab.loop import RunOut, RunSpec, run_one, train_one
 
 __all__ = [
     "ChunkTask",
     "Plan",
     "make_plan",
+    "output_names",
     "key_index",
     "precision",
     "root_key_data",
@@ -92,13 +93,12 @@ class Plan:
         local = cell % self.cells_per_combo
         coords = np.unravel_index(local, sizes) if sizes else ()
         out = {}
-        for name in TRACED:
+        for name in cfg.traced_names:
             axis = next((a for a in traced_axes if a.name == name), None)
             if axis is not None:
                 vals = np.asarray(axis.values, dtype=np.float64)[coords[traced_axes.index(axis)]]
             else:
-                v = cfg.setting(name).values[0]
-                vals = np.full(g.shape, math.nan if v is None else v, np.float64)  # None: x1, x2
+                vals = np.full(g.shape, cfg.setting(name).values[0], np.float64)
             out[name] = vals.astype(cfg.dtype)
         return out
 
@@ -115,7 +115,7 @@ def default_chunk_size(cfg: SweepConfig, n_devices: int, platform: str) -> int:
             limit = jax.local_devices()[0].memory_stats()["bytes_limit"]
         except (KeyError, TypeError, IndexError):
             limit = 8 << 30
-        per_run = 4096 * max(1, max(len(w) for w in cfg.setting("widths").values) - 2)
+        per_run = 4096 * max(1, _n_params(cfg) // 9)
         size = 2 ** int(math.log2(max(limit // 4 // per_run, 1 << 14))) * n_devices
         size = min(size, 1 << 24)
     size = -(-size // n_devices) * n_devices
@@ -126,6 +126,16 @@ def default_chunk_size(cfg: SweepConfig, n_devices: int, platform: str) -> int:
     return max(n_devices, min(size, -(-per_combo // n_devices) * n_devices))
 
 
+def _n_params(cfg: SweepConfig) -> int:
+    """Parameters of one run of the first static combination (from the init's shapes)."""
+    p = cfg.problem_obj
+    if p.init is None:
+        return 9
+    s = {a.name: a.values[0] for a in cfg.settings}
+    shapes = jax.eval_shape(lambda k: p.init(k, s), jax.random.key(0))
+    return sum(math.prod(x.shape) for x in jax.tree.leaves(shapes))
+
+
 def _n_combos(cfg: SweepConfig) -> int:
     return math.prod(len(a.values) for a in cfg.axes if not a.traced)
 
@@ -134,24 +144,20 @@ def make_plan(cfg: SweepConfig, n_devices: int = 1, platform: str = "cpu") -> Pl
     cfg = cfg.validate()
     chunk = default_chunk_size(cfg, n_devices, platform)
     static_axes = [a for a in cfg.axes if not a.traced]
+    static_names = [a.name for a in cfg.settings if not a.traced]
     combos = []
     for values in itertools.product(*(a.values for a in static_axes)):
         chosen = {a.name: v for a, v in zip(static_axes, values)}
-        pick = {n: chosen.get(n, cfg.setting(n).values[0]) for n in STATIC}
+        static = tuple((n, chosen.get(n, cfg.setting(n).values[0])) for n in static_names)
         combos.append(
             RunSpec(
-                problem=cfg.problem,
-                dataset=pick["dataset"],
-                objective=pick["objective"],
-                widths=tuple(pick["widths"]),
-                optimizer=pick["optimizer"],
-                max_steps=pick["max_steps"],
-                loss=cfg.loss,
+                problem=cfg.problem_obj,
+                static=static,
                 method=cfg.method,
                 dtype=cfg.dtype,
                 tol=None if cfg.tol == "off" else float(cfg.tol),
                 threshold=float(cfg.threshold),
-            )  # fmt: skip
+            )
         )
     cells_per_combo = cfg.n_cells // len(combos)
     runs_per_combo = cells_per_combo * cfg.n_runs
@@ -244,7 +250,7 @@ def compiled_chunk(
     def arg(dtype):
         return jax.ShapeDtypeStruct((size,), dtype, sharding=sharding)
 
-    hp = {k: arg(dt) for k in TRACED}
+    hp = {k: arg(dt) for k in spec.traced_names}
     key = jax.ShapeDtypeStruct(key_shape, jnp.uint32, sharding=NamedSharding(mesh, P()))
     t0 = time.perf_counter()
     exe = (
@@ -331,8 +337,8 @@ def run_chunks(plan: Plan, tasks, devices=None, on_chunk: Callable | None = None
                     "steps": np.asarray(runs.steps[:n]),
                     "status": np.asarray(runs.status[:n]),
                     "success": np.asarray(runs.success[:n]),
-                    "x1_final": np.asarray(runs.point[:n, 0], np.float64),
-                    "x2_final": np.asarray(runs.point[:n, 1], np.float64),
+                    **{k: np.asarray(v[:n]) for k, v in runs.metrics.items()},
+                    **{k: np.asarray(v[:n], np.float64) for k, v in runs.record.items()},
                 }
             on_chunk(ChunkResult(ptask, pfirst, Aggregates(*agg), records, str(sample.dtype)))
         pending = launched
@@ -361,26 +367,36 @@ def _restart_inputs(plan: Plan, runs) -> tuple[dict, jax.Array]:
     return hp, run_keys(root, jnp.asarray(key_index(cfg, runs)))
 
 
+def output_names(cfg: SweepConfig) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The names of a run's metrics and per-run records (``jax.eval_shape``: nothing runs)."""
+    plan = make_plan(cfg)
+    spec = plan.combos[0]
+    with precision(spec.dtype):
+        hp = {k: jax.ShapeDtypeStruct((), jnp.dtype(spec.dtype)) for k in spec.traced_names}
+        out = jax.eval_shape(functools.partial(run_one, spec), hp, jax.random.key(0))
+    return tuple(out.metrics), tuple(out.record)
+
+
 def _combo_of(plan: Plan, run: int) -> int:
     return run // (plan.cells_per_combo * plan.config.n_runs)
 
 
 def replay(plan: Plan, run: int, trajectory: bool = False):
     """Recompute restart ``run`` (a global index) alone: ``(spec, hparams, DescentResult,
-    final params)``. Used for figures of chosen restarts (decision boundaries, trajectories)."""
+    final params)`` (params as the problem's init lays them out). Used for figures of chosen restarts (decision boundaries, trajectories)."""
     spec = plan.combos[_combo_of(plan, run)]
     with precision(spec.dtype):
         hp, keys = _restart_inputs(plan, [run])
         hp = {k: v[0] for k, v in hp.items()}
-        res, _ = train_one(spec, hp, keys[0], trajectory=trajectory)
-        return spec, hp, res, final_params(spec, res.params)
+        res = train_one(spec, hp, keys[0], trajectory=trajectory)
+        return spec, hp, res, res.params
 
 
 @functools.lru_cache(maxsize=32)
 def _replay_program(spec: RunSpec, fn: Callable) -> Callable:
     def one(hp, key, extra):
-        res, _ = train_one(spec, hp, key)
-        return fn(spec, res, final_params(spec, res.params), *extra)
+        res = train_one(spec, hp, key)
+        return fn(spec, res, res.params, *extra)
 
     return jax.jit(jax.vmap(one, in_axes=(0, 0, None)))
 

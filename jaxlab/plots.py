@@ -111,7 +111,7 @@ def _save(fig: Figure, path) -> str:
     return str(path)
 
 
-def _say(message: str) -> None:
+def say(message: str) -> None:
     sys.stderr.write(f"jaxlab: {message}\n")
 
 
@@ -128,24 +128,31 @@ def _values_text(cfg, name: str) -> str:
 
 
 def _problem(cfg) -> str:
-    """What was swept: ``network 2-2-1 on dataset lab`` or ``objective himmelblau``."""
-    if cfg.problem == "network":
-        return f"network {_values_text(cfg, 'widths')} on dataset {_values_text(cfg, 'dataset')}"
-    return f"objective {_values_text(cfg, 'objective')}"
+    """What was swept, in the problem's words (``network 2-2-1 on dataset lab``)."""
+    p = cfg.problem_obj
+    return p.describe(cfg) if p.describe is not None else f"problem {cfg.problem_label}"
 
 
 def _describe(cfg) -> str:
     """One line saying what every cell ran: the problem, restarts, success rule, budget."""
+    p = cfg.problem_obj
     opt = _values_text(cfg, "optimizer")
     steps = _values_text(cfg, "max_steps")
-    if cfg.problem == "network":
-        rule = f"final loss < {cfg.threshold:g}"
-        fixed = [n for n in ("lr", "scale") if len(cfg.setting(n).values) == 1]
+    if p.success is not None:
+        rule = "the problem's own rule"
+    elif callable(p.minimum) or p.minimum != 0:
+        rule = f"loss - its minimum < {cfg.threshold:g}"
     else:
-        rule = f"f - f_min < {cfg.threshold:g}"
-        fixed = [n for n in ("lr",) if len(cfg.setting(n).values) == 1]
-    if any(o == "momentum" for o in cfg.setting("optimizer").values):
-        fixed += [n for n in ("momentum",) if len(cfg.setting(n).values) == 1]
+        rule = f"final loss < {cfg.threshold:g}"
+    momentum = any(o == "momentum" for o in cfg.setting("optimizer").values)
+    fixed = [
+        a.name
+        for a in cfg.settings
+        if a.traced
+        and len(a.values) == 1
+        and not (isinstance(a.values[0], float) and math.isnan(a.values[0]))
+        and (a.name != "momentum" or momentum)
+    ]
     extra = "".join(f", {n} {_values_text(cfg, n)}" for n in fixed)
     return (
         f"{_problem(cfg)}, optimizer {opt}{extra}; {cfg.n_runs:,} restarts per cell, "
@@ -445,7 +452,7 @@ def boundary_atlas(res, path, cells=None, k: int = 3) -> str:
     it holds them; otherwise the restarts are replayed from their keys here
     (:func:`jaxlab.boundaries.compute`, which compiles). Network sweeps only."""
     cfg = res.config
-    if cfg.problem != "network":
+    if not {"dataset", "widths"} <= set(cfg.relevant_settings()):
         raise ConfigError("problem", "decision boundaries are drawn for network sweeps only")
     if not isinstance(k, int) or isinstance(k, bool) or k < 1:
         raise ConfigError("k", f"expected an integer >= 1, got {k!r}")
@@ -566,7 +573,7 @@ def basin_map(res, path, max_panels: int = 6) -> str:
 
     cfg = res.config
     names = [a.name for a in cfg.axes]
-    if cfg.problem != "objective":
+    if "objective" not in cfg.relevant_settings():
         raise ConfigError("problem", "basin maps are drawn for objective sweeps only")
     if not res.runs:
         raise ConfigError("keep_runs", "basin maps need per-run records; rerun with keep_runs")
@@ -661,15 +668,14 @@ def basin_map(res, path, max_panels: int = 6) -> str:
 
 
 # --- everything ------------------------------------------------------------------------------
-def _basins_apply(res) -> bool:
+def draw_basins(res, path) -> str | None:
+    """The objective problem's figure: :func:`basin_map` where it applies (one objective,
+    per-run records, ``x1`` and ``x2`` as axes); None otherwise."""
     cfg = res.config
     names = {a.name for a in cfg.axes}
-    return (
-        cfg.problem == "objective"
-        and bool(res.runs)
-        and {"x1", "x2"} <= names
-        and len(cfg.setting("objective").values) == 1
-    )
+    if not res.runs or not {"x1", "x2"} <= names or len(cfg.setting("objective").values) != 1:
+        return None
+    return basin_map(res, path)
 
 
 def draw_all(res, x: str | None = None, y: str | None = None, facet=None) -> list[str]:
@@ -687,25 +693,10 @@ def draw_all(res, x: str | None = None, y: str | None = None, facet=None) -> lis
         steps_heatmap(res, d / "steps.png", x, y, facet)
         names.append("steps.png")
     except TooManyPanels as e:
-        _say(f"success_rate.png and steps.png not drawn: {e}; then: jaxlab plot {d} --facet NAME")
-    if res.config.problem == "network":
-        try:
-            data = boundaries.load(d, res.config)
-            why = f"{d} has no {boundaries.FILE} (a run directory from before it was stored)"
-        except ConfigError as e:
-            data, why = None, str(e)
-        if data is None:
-            _say(
-                f"boundaries.png not drawn: {why}; to replay its restarts and store them: "
-                f'python -c "import jaxlab, jaxlab.boundaries as b; b.store(jaxlab.load_run('
-                f'{str(d)!r}))", then jaxlab plot {d}'
-            )
-        else:
-            draw_boundaries(res, data, d / "boundaries.png")
-            names.append("boundaries.png")
-    if _basins_apply(res):
-        basin_map(res, d / "basins.png")
-        names.append("basins.png")
+        say(f"success_rate.png and steps.png not drawn: {e}; then: jaxlab plot {d} --facet NAME")
+    for name, draw in dict(res.config.problem_obj.figures).items():
+        if draw(res, d / name) is not None:  # the problem's own figures (None: not applicable)
+            names.append(name)
     return names
 
 

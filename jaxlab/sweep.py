@@ -127,27 +127,29 @@ class SweepResult:
 
 
 def _spell(name: str, value) -> str | float | int:
-    """A value as cells.csv writes it (widths ``2-2-1``)."""
-    if name == "widths":
-        return "-".join(map(str, value))
-    return value
+    """A value as cells.csv writes it (a tuple ``2-2-1``, a function by its name)."""
+    return _axis_text(value) if isinstance(value, tuple) or callable(value) else value
 
 
 def _grid_value(axis, value, nearest: bool):
     """The value of ``axis`` that ``value`` names (in any of the config's spellings)."""
     vals = axis.values
-    if axis.name == "widths":
+    if isinstance(vals[0], tuple):  # e.g. widths: a list, a tuple or "2-4-1"
         if isinstance(value, str):
             try:
                 value = tuple(int(p) for p in value.split("-"))
             except ValueError:
-                raise ConfigError("widths", f"expected widths like 2-4-1, got {value!r}") from None
+                example = _axis_text(vals[0])
+                raise ConfigError(
+                    axis.name, f"expected values like {example}, got {value!r}"
+                ) from None
         elif isinstance(value, list | tuple | np.ndarray):
             value = tuple(int(p) for p in value)
         if value in vals:
             return value
         raise ConfigError(
-            "widths", f"{value!r} is not on the grid; values: {', '.join(map(_axis_text, vals))}"
+            axis.name,
+            f"{value!r} is not on the grid; values: {', '.join(map(_axis_text, vals))}",
         )
     if axis.traced:
         if isinstance(value, bool) or not isinstance(value, int | float | np.number):
@@ -176,23 +178,28 @@ def _grid_value(axis, value, nearest: bool):
 
 
 def _axis_text(v) -> str:
-    return "-".join(map(str, v)) if isinstance(v, tuple) else str(v)
+    if isinstance(v, tuple):
+        return "-".join(map(str, v))
+    if callable(v):
+        return getattr(v, "__name__", repr(v))
+    return str(v)
 
 
 def _axis_columns(cfg: SweepConfig, cell: np.ndarray) -> dict:
-    """A column per axis: each cell's value of it (widths written ``2-2-1``)."""
+    """A column per axis: each cell's value of it (tuples written ``2-2-1``)."""
     axes = cfg.axes
     if not axes:
         return {}
     idx = np.unravel_index(cell, [len(a.values) for a in axes])
     table = {}
     for a, ix in zip(axes, idx):
-        if a.name == "widths":
-            vals = np.array(["-".join(map(str, v)) for v in a.values])
-        elif isinstance(a.values[0], str):
-            vals = np.array(a.values)
+        v0 = a.values[0]
+        if isinstance(v0, tuple | str) or callable(v0):
+            vals = np.array([_axis_text(v) for v in a.values])
+        elif a.traced or isinstance(v0, float):
+            vals = np.asarray(a.values, dtype=np.float64)
         else:
-            vals = np.asarray(a.values, dtype=np.float64 if a.traced else np.int64)
+            vals = np.asarray(a.values, dtype=np.int64)
         table[a.name] = vals[ix]
     return table
 
@@ -537,9 +544,9 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
         write_csv(out / "cells.csv", cells)
         if runs is not None:
             write_csv(out / "runs.csv", runs)
-        from jaxlab import boundaries
-
-        boundaries.store(result)  # replayed now, so that `jaxlab plot` only reads files
+        prepare = cfg.problem_obj.prepare
+        if prepare is not None:  # e.g. replayed boundaries: `jaxlab plot` then only reads files
+            prepare(result)
         if figures:
             from jaxlab import plots
 
@@ -589,9 +596,10 @@ def _collect_runs(cfg, runs_dir, mem_runs) -> dict:
     for k in ("final_loss", "steps", "status", "success"):
         table[k] = runs[k]
     table["status_name"] = np.array([s.name.lower() for s in Status])[runs["status"]]
-    if cfg.problem == "objective":
-        table["x1_final"] = runs["x1_final"]
-        table["x2_final"] = runs["x2_final"]
+    base = {"run", "final_loss", "steps", "status", "success"}
+    for k in runs:  # the problem's metrics, then its per-run records (e.g. x1_final)
+        if k not in base:
+            table[k] = runs[k]
     return table
 
 

@@ -97,7 +97,7 @@ CELL_COLUMNS = (
     + ["p10_steps", "median_steps", "p90_steps"]
     + ["p10_final_loss", "median_final_loss", "p90_final_loss"]
 )
-CHUNK_ARRAYS = ("run", "final_loss", "steps", "status", "success", "x1_final", "x2_final")
+CHUNK_ARRAYS = ("run", "final_loss", "steps", "status", "success")
 
 
 def _utf8(data: bytes) -> str:
@@ -259,7 +259,19 @@ def _check_cells(data: bytes, seen: dict) -> dict:
 def runs_columns(cfg: SweepConfig) -> list[str]:
     cols = ["run", "cell", *(a.name for a in cfg.axes)]
     cols += ["final_loss", "steps", "status", "success", "status_name"]
-    return cols + (["x1_final", "x2_final"] if cfg.problem == "objective" else [])
+    metrics, records = output_names(cfg)
+    return cols + list(metrics) + list(records)
+
+
+def output_names(cfg: SweepConfig) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The names of the problem's per-run metrics and records (from their shapes, nothing
+    run)."""
+    p = cfg.problem_obj
+    if p.metrics is None and p.record is None and p.train is None:
+        return (), ()
+    from jaxlab.engine import output_names as names
+
+    return names(cfg)
 
 
 def _check_runs(data: bytes, seen: dict) -> dict:
@@ -273,9 +285,8 @@ def _check_runs(data: bytes, seen: dict) -> dict:
     for name in ("steps", "status", "success"):
         out[name] = _numbers(table, name, np.int64)
     out["status_name"] = np.array(table["status_name"], dtype=str)
-    for name in ("x1_final", "x2_final"):
-        if name in table:
-            out[name] = _numbers(table, name, np.float64)
+    for name in sum(output_names(cfg), ()):
+        out[name] = _numbers(table, name, np.float64)
     status, names = out["status"], np.array([s.name.lower() for s in Status])
     _each((status >= 0) & (status < len(Status)), f"status is not in 0-{len(Status) - 1}")
     _each(out["status_name"] == names[status], "status_name does not match status")
@@ -469,7 +480,7 @@ def damaged_chunks(runs_dir: Path, tasks, max_steps: int) -> list[tuple[object, 
                 raise Damaged("missing") from None
             _need(r, CHUNK_ARRAYS)
             n = t.stop - t.start
-            if any(r[k].shape != (n,) for k in CHUNK_ARRAYS):
+            if any(r[k].shape != (n,) for k in r):
                 raise Damaged(f"arrays of the wrong shape (expected {n} runs)")
             _ensure(r["run"] == np.arange(t.start, t.stop), "run indices not the chunk's")
             _ensure((r["status"] >= 0) & (r["status"] < len(Status)), "status out of range")

@@ -1,0 +1,155 @@
+"""One restart of one sweep cell, for any :class:`jaxlab.Problem`: ``run_one(spec, traced, key)``.
+
+:class:`RunSpec` holds what is compiled in (the problem, its static settings, the optimiser,
+the step budget, the gradient method, dtype and the success rule); ``traced`` holds this run's
+traced settings (scalars; arrays under ``vmap``). The pieces of the loop are separate, so that
+the engine can drive them: :func:`settings` (the dict the problem's functions see),
+:func:`start` (params and optimiser from the key), the step itself in :mod:`jaxlab.descent`, and
+:func:`finish` (outcome, success, metrics). Nothing here knows of grids, chunks or devices.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from jaxlab.contract import Outcome, Problem
+from jaxlab.descent import DescentResult, Status, descend
+from jaxlab.train import make_optimizer
+
+__all__ = ["RunOut", "RunSpec", "run_one", "settings", "succeeded", "train_one"]
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """The compile-time part of a run (hashable: one compiled program per distinct spec).
+    ``static`` is a tuple of ``(name, value)``: the problem's static settings and jaxlab's
+    ``optimizer`` and ``max_steps``."""
+
+    problem: Problem
+    static: tuple
+    method: str = "autodiff"
+    dtype: str = "float32"
+    tol: float | None = 1e-4  # None: no stopping rule (a fixed budget)
+    threshold: float = 0.1
+
+    @property
+    def traced_names(self) -> tuple[str, ...]:
+        from jaxlab.config import schema
+
+        return tuple(n for n, st in schema(self.problem).items() if st.traced)
+
+    @property
+    def max_steps(self) -> int:
+        return int(dict(self.static)["max_steps"])
+
+    @property
+    def optimizer(self):
+        return dict(self.static)["optimizer"]
+
+    def value(self, name: str) -> Any:
+        return dict(self.static)[name]
+
+
+class RunOut(NamedTuple):
+    """Outcome of one restart: final ``loss`` (the gap ``loss - minimum``), ``steps``,
+    ``status``, ``success``, the problem's ``metrics`` and per-run ``record`` values."""
+
+    loss: jax.Array
+    steps: jax.Array
+    status: jax.Array
+    success: jax.Array
+    metrics: dict
+    record: dict
+
+
+def settings(spec: RunSpec, traced: dict) -> dict:
+    """The settings one run's functions see: static values (Python) and traced scalars."""
+    return {**dict(spec.static), **traced}
+
+
+def succeeded(status, loss, threshold):
+    """The default success rule: not diverged and the final loss (gap) below ``threshold``.
+    Works on jax and numpy values alike."""
+    return (status != Status.DIVERGED) & (loss < threshold)
+
+
+def minimum(problem: Problem, s: dict):
+    m = problem.minimum
+    return m(s) if callable(m) else m
+
+
+def optimizer(spec: RunSpec, s: dict) -> optax.GradientTransformation:
+    opt = spec.optimizer
+    if callable(opt):
+        return opt(s)
+    return make_optimizer(opt, s["lr"], momentum=s["momentum"])
+
+
+def _value_and_grad(spec: RunSpec, s: dict):
+    p = spec.problem
+    if spec.method == "manual":
+        return functools.partial(_call, p.grad, s)
+    return jax.value_and_grad(functools.partial(_call, p.loss, s))
+
+
+def _call(fn, s, params):
+    return fn(params, s)
+
+
+def _cast(tree, dtype):
+    """Floating leaves in the sweep's dtype (a problem's init may draw in another)."""
+    dt = jnp.dtype(dtype)
+    return jax.tree.map(
+        lambda x: x.astype(dt) if jnp.issubdtype(jnp.asarray(x).dtype, jnp.floating) else x, tree
+    )
+
+
+def train_one(spec: RunSpec, traced: dict, key, trajectory: bool = False) -> DescentResult:
+    """Train one restart with jaxlab's loop (the problem's ``init``, ``loss``/``grad``, the
+    spec's optimiser and stopping rule); returns its :class:`jaxlab.descent.DescentResult`."""
+    s = settings(spec, traced)
+    params0 = _cast(spec.problem.init(key, s), spec.dtype)
+    return descend(
+        _value_and_grad(spec, s),
+        params0,
+        optimizer(spec, s),
+        max_steps=spec.max_steps,
+        tol=spec.tol,
+        trajectory=trajectory,
+    )
+
+
+def _scalars(d: dict, what: str) -> dict:
+    return {k: jnp.asarray(v).reshape(()) for k, v in d.items()}
+
+
+def run_one(spec: RunSpec, traced: dict, key) -> RunOut:
+    """One restart, start to end: its :class:`RunOut` (written for one run; ``vmap`` batches)."""
+    p = spec.problem
+    s = settings(spec, traced)
+    if p.train is not None:
+        out: Outcome = p.train(s, key)
+        loss, steps, status = out.loss, out.steps, out.status
+        metrics = dict(out.metrics or {})
+        record = {}
+    else:
+        res = train_one(spec, traced, key)
+        loss, steps, status = res.value - minimum(p, s), res.steps, res.status
+        metrics = dict(p.metrics(res.params, s)) if p.metrics is not None else {}
+        record = dict(p.record(res.params, s)) if p.record is not None else {}
+    dt = jnp.dtype(spec.dtype)
+    loss = jnp.asarray(loss, dt)
+    steps = jnp.asarray(steps, jnp.int32)
+    status = jnp.asarray(status, jnp.int32)
+    outcome = Outcome(loss, steps, status, metrics)
+    if p.success is not None:
+        success = jnp.asarray(p.success(outcome, s), bool) & (status != Status.DIVERGED)
+    else:
+        success = succeeded(status, loss, spec.threshold)
+    return RunOut(loss, steps, status, success, _scalars(metrics, "metrics"), _scalars(record, "record"))
