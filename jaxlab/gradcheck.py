@@ -6,7 +6,8 @@ Three families of checks, each on batches of random points, every evaluation ``v
   :mod:`jaxlab.gradients`) vs ``method="autodiff"`` vs central differences on the flat vector;
 * :func:`objective_checks`: every registered objective's hand-derived gradient, likewise;
 * :func:`derivative_checks`: each formula of the lab's Exercise 2, written out as in the lab,
-  against ``jax.grad`` of the literal function and against central differences.
+  against ``jax.grad`` of the literal function and against central differences;
+* :func:`problem_checks`: a user's :class:`jaxlab.Problem`, by :func:`jaxlab.testing.check_problem`.
 
 Error measure (one definition, :func:`jaxlab.testing.rel_error`, re-exported here)::
 
@@ -34,6 +35,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxlab.contract import Problem
 from jaxlab.errors import ConfigError, check_choice, check_int
 from jaxlab.gradients import network_loss
 from jaxlab.losses import LOSSES
@@ -50,6 +52,7 @@ from jaxlab.testing import (
     TOL_MANUAL,
     VECTOR_FLOOR,
     CheckRecord,
+    check_problem,
     compare,
     failures,
     fd_grad,
@@ -67,6 +70,7 @@ __all__ = [
     "main",
     "network_checks",
     "objective_checks",
+    "problem_checks",
     "rel_error",
     "run_all",
 ]
@@ -305,6 +309,15 @@ def derivative_checks(n: int = 1000, seed: int = 0) -> list[CheckRecord]:
         return out
 
     return _records(run(points), list(table), floor=SCALAR_FLOOR)
+
+
+def problem_checks(
+    problem: Problem, settings=None, n: int = 1000, seed: int = 0
+) -> list[CheckRecord]:
+    """A user's :class:`jaxlab.Problem` checked by :func:`jaxlab.testing.check_problem` (in
+    float64 whatever the process's settings), as records for :func:`format_table`: one per pair,
+    ``n`` the points used (points with a non-finite loss or ``jax.grad`` are left out)."""
+    return check_problem(problem, settings, n=n, seed=seed).records()
 
 
 def run_all(n: int = 1000, seed: int = 0) -> list[CheckRecord]:
