@@ -6,9 +6,10 @@ Three families of checks, each on batches of random points, every evaluation ``v
   :mod:`jaxlab.gradients`) vs ``method="autodiff"`` vs central differences on the flat vector;
 * :func:`objective_checks`: every registered objective's hand-derived gradient, likewise;
 * :func:`derivative_checks`: each formula of the lab's Exercise 2, written out as in the lab,
-  against ``jax.grad`` of the literal function and against central differences.
+  against ``jax.grad`` of the literal function and against central differences;
+* :func:`problem_checks`: a user's :class:`jaxlab.Problem`, by :func:`jaxlab.testing.check_problem`.
 
-Error measure (one definition, :func:`rel_error`)::
+Error measure (one definition, :func:`jaxlab.testing.rel_error`, re-exported here)::
 
     err(a, b) = ||a - b||_2 / max(||a||_2, ||b||_2, floor)
 
@@ -29,17 +30,35 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Sequence
 from functools import partial
-from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxlab.contract import Problem
 from jaxlab.errors import ConfigError, check_choice, check_int
 from jaxlab.gradients import network_loss
 from jaxlab.losses import LOSSES
 from jaxlab.network import LAB_DATA, check_widths, from_vector, init_params, to_vector
 from jaxlab.objectives import OBJECTIVES
+
+# The generic pieces live in jaxlab.testing (public, for users' problems); one copy, re-exported.
+from jaxlab.testing import (
+    _FAST_COMPILE,
+    FD_STEP,
+    PAIRS,
+    SCALAR_FLOOR,
+    TOL_FD,
+    TOL_MANUAL,
+    VECTOR_FLOOR,
+    CheckRecord,
+    check_problem,
+    compare,
+    failures,
+    fd_grad,
+    format_table,
+    rel_error,
+)
 
 __all__ = [
     "FD_STEP",
@@ -51,34 +70,10 @@ __all__ = [
     "main",
     "network_checks",
     "objective_checks",
+    "problem_checks",
     "rel_error",
     "run_all",
 ]
-
-FD_STEP = 1e-6
-VECTOR_FLOOR = 1e-8
-SCALAR_FLOOR = 1.0
-PAIRS = ("manual~autodiff", "manual~fd", "autodiff~fd")
-TOL_MANUAL = 1e-10
-TOL_FD = 1e-6
-# Each check program runs once on a few thousand points: compile time dominates, so skip XLA's
-# backend optimisations (halves the compile, the run stays ~30 ms).
-_FAST_COMPILE = {"xla_backend_optimization_level": 0}
-
-
-class CheckRecord(NamedTuple):
-    """One comparison: which ``check`` (e.g. ``"network (2, 2, 1) lab"``), which ``pair`` of
-    gradients, the worst :func:`rel_error` over ``n`` random points."""
-
-    check: str
-    pair: str
-    error: float
-    n: int
-
-    @property
-    def tol_kind(self) -> str:
-        """``"manual"`` for exact-vs-exact pairs, ``"fd"`` for those involving differences."""
-        return "fd" if "fd" in self.pair else "manual"
 
 
 def _require_x64():
@@ -88,36 +83,6 @@ def _require_x64():
             "gradient checks need float64: call jax.config.update('jax_enable_x64', True) "
             "before creating any array",
         )
-
-
-def rel_error(a, b, floor: float = VECTOR_FLOOR) -> np.ndarray:
-    """``||a - b|| / max(||a||, ||b||, floor)`` over the last axis; ``a``, ``b`` (..., k).
-    Computed on the host in float64 (NumPy); a NaN anywhere gives ``inf``."""
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    num = np.linalg.norm(a - b, axis=-1)
-    den = np.maximum(np.maximum(np.linalg.norm(a, axis=-1), np.linalg.norm(b, axis=-1)), floor)
-    err = num / den
-    return np.where(np.isnan(err), np.inf, err)
-
-
-def fd_grad(f: Callable, x, h: float = FD_STEP) -> jax.Array:
-    """Central differences of scalar ``f`` at ``x`` (k,): ``(f(x + h e_i) - f(x - h e_i)) / 2h``,
-    vmapped over the coordinates ``i``. Returns (k,)."""
-    basis = jnp.eye(x.shape[-1], dtype=x.dtype) * h
-    diff = jax.vmap(lambda e: f(x + e) - f(x - e))(basis)
-    return diff / (2.0 * h)
-
-
-def compare(check: str, grads: dict, floor: float = VECTOR_FLOOR) -> list[CheckRecord]:
-    """Records for every pair in :data:`PAIRS` of ``grads`` (``{"manual", "autodiff", "fd"}`` to
-    arrays (n, k)); the worst error over the ``n`` rows."""
-    out = []
-    for pair in PAIRS:
-        a, b = pair.split("~")
-        err = rel_error(grads[a], grads[b], floor)
-        worst = float(np.max(err))
-        out.append(CheckRecord(check, pair, worst, int(np.shape(grads[a])[0])))
-    return out
 
 
 def _three_way(f_manual: Callable, f_autodiff: Callable, x) -> dict:
@@ -346,23 +311,13 @@ def derivative_checks(n: int = 1000, seed: int = 0) -> list[CheckRecord]:
     return _records(run(points), list(table), floor=SCALAR_FLOOR)
 
 
-def failures(records, tol_manual: float = TOL_MANUAL, tol_fd: float = TOL_FD) -> list[CheckRecord]:
-    """The records whose error exceeds their tolerance (``tol_fd`` for pairs with ``fd``)."""
-    return [r for r in records if not r.error <= (tol_fd if r.tol_kind == "fd" else tol_manual)]
-
-
-def format_table(records, tol_manual: float = TOL_MANUAL, tol_fd: float = TOL_FD) -> str:
-    """One line per record: check, pair, worst error, tolerance, PASS/FAIL."""
-    bad = set(failures(records, tol_manual, tol_fd))
-    width = max([len(r.check) for r in records] + [5])
-    lines = [f"{'check':<{width}}  {'pair':<16} {'n':>5}  {'worst err':>10}  {'tol':>7}  result"]
-    for r in records:
-        tol = tol_fd if r.tol_kind == "fd" else tol_manual
-        res = "FAIL" if r in bad else "PASS"
-        lines.append(
-            f"{r.check:<{width}}  {r.pair:<16} {r.n:>5}  {r.error:>10.3e}  {tol:>7.0e}  {res}"
-        )
-    return "\n".join(lines)
+def problem_checks(
+    problem: Problem, settings=None, n: int = 1000, seed: int = 0
+) -> list[CheckRecord]:
+    """A user's :class:`jaxlab.Problem` checked by :func:`jaxlab.testing.check_problem` (in
+    float64 whatever the process's settings), as records for :func:`format_table`: one per pair,
+    ``n`` the points used (points with a non-finite loss or ``jax.grad`` are left out)."""
+    return check_problem(problem, settings, n=n, seed=seed).records()
 
 
 def run_all(n: int = 1000, seed: int = 0) -> list[CheckRecord]:
