@@ -1,7 +1,7 @@
 """jaxlab: how often does training succeed, and for which settings?"""
 
 from jaxlab.config import SweepConfig
-from jaxlab.datasets import DATASETS, get_dataset
+from jaxlab.datasets import DATASETS, dataset_digest, get_dataset, load_dataset
 from jaxlab.descent import DescentResult, Status, descend, gd, lab_schedule
 from jaxlab.errors import ConfigError
 from jaxlab.gradients import manual_loss, network_loss
@@ -30,7 +30,9 @@ __all__ = [
     "DATASETS",
     "SweepConfig",
     "SweepResult",
+    "dataset_digest",
     "get_dataset",
+    "load_dataset",
     "load_run",
     "preset",
     "run_sweep",
