@@ -2,7 +2,7 @@
 
 from jaxlab.config import SweepConfig
 from jaxlab.contract import Outcome, Problem
-from jaxlab.datasets import DATASETS, get_dataset
+from jaxlab.datasets import DATASETS, dataset_digest, get_dataset, load_dataset
 from jaxlab.descent import DescentResult, Status, descend, gd, lab_schedule
 from jaxlab.errors import ConfigError
 from jaxlab.gradients import manual_loss, network_loss
@@ -33,7 +33,9 @@ __all__ = [
     "Problem",
     "SweepConfig",
     "SweepResult",
+    "dataset_digest",
     "get_dataset",
+    "load_dataset",
     "load_run",
     "preset",
     "run_sweep",
