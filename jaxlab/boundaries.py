@@ -188,8 +188,8 @@ def compute(res, cells=None, k: int = 3) -> Boundaries:
     import jax.numpy as jnp
 
     from jaxlab.engine import make_plan, replay_many
-    from jaxlab.network import grid
     from jaxlab.loop import succeeded
+    from jaxlab.network import grid
 
     cfg = res.config
     if not {"dataset", "widths"} <= set(cfg.relevant_settings()):

@@ -82,6 +82,7 @@ class Setting:
     default: Any
     check: Callable | None = None
     allowed: str = ""
+    choices: tuple | None = None  # named values: a wrong name gets a did-you-mean
 
 
 def _is_number(v) -> bool:
@@ -109,7 +110,7 @@ _JAXLAB = {
     "optimizer": Setting(
         "optimizer", False, JAXLAB_STATIC["optimizer"], _is_optimizer,
         "names from " + ", ".join(OPTIMIZERS) + " (or, from Python, a function settings -> optax "
-        "GradientTransformation)",
+        "GradientTransformation)", OPTIMIZERS,
     ),
     "max_steps": Setting(
         "max_steps", False, JAXLAB_STATIC["max_steps"], _is_steps,
@@ -129,13 +130,24 @@ def schema(problem: Problem) -> dict[str, Setting]:
 
     def add(name, traced, default):
         base = _JAXLAB.get(name)
-        check, allowed = checks.get(name, (None, ""))
+        given = checks.get(name)
+        choices = None
+        if given is None:
+            check, allowed = None, ""
+        elif isinstance(given, list | dict) or (
+            isinstance(given, tuple) and not (len(given) == 2 and callable(given[0]))
+        ):  # a collection of names: checks={"loss": ("lab", "logit")}
+            choices = tuple(given)
+            check, allowed = (lambda v, c=choices: v in c), "names from " + ", ".join(choices)
+        else:
+            check, allowed = given
         if base is not None:
             check = check or base.check
             allowed = allowed or base.allowed
+            choices = choices or base.choices
         if not allowed:
             allowed = "finite numbers" if traced else "values like the default"
-        out[name] = Setting(name, traced, default, check, allowed)
+        out[name] = Setting(name, traced, default, check, allowed, choices)
 
     for name, default in dict(problem.static).items():
         add(name, False, default)
@@ -218,6 +230,8 @@ def _parse_cli_string(name: str, text: str, setting: Setting | None):
 
 def _check_value(setting: Setting, v):
     name = setting.name
+    if setting.choices is not None and isinstance(v, str) and v not in setting.choices:
+        check_choice(name, v, setting.choices)  # unknown value 'adamm' (did you mean 'adam'?)
     bad = ConfigError(name, f"expected {setting.allowed}, got {v!r}")
     if setting.traced:
         if not _is_number(v):
@@ -290,7 +304,9 @@ def parse_values(name: str, spec, setting: Setting | None = None) -> Axis:
     if len(values) > MAX_AXIS_VALUES:
         raise ConfigError(name, f"{len(values):,} values; at most {MAX_AXIS_VALUES:,} per axis")
     if name == "optimizer":  # "module:function" (as config.toml writes a function) -> the function
-        values = tuple(_import_function(v) if isinstance(v, str) and ":" in v else v for v in values)
+        values = tuple(
+            _import_function(v) if isinstance(v, str) and ":" in v else v for v in values
+        )
     values = tuple(_check_value(setting, v) for v in values)
     if len(set(map(_key, values))) != len(values):
         raise ConfigError(name, f"repeated values in {list(values)!r}; each value once")
@@ -378,7 +394,9 @@ class SweepConfig:
             object.__setattr__(self, "problem_args", _freeze(self.problem_args))
         if self.settings is None:
             object.__setattr__(self, "settings", default_settings(self.problem_obj))
-        short = {k: getattr(self, k) for k in ("optimizer", "max_steps") if getattr(self, k) is not None}
+        short = {
+            k: getattr(self, k) for k in ("optimizer", "max_steps") if getattr(self, k) is not None
+        }
         if short:
             known = schema(self.problem_obj)
             axes = {a.name: a for a in self.settings}
@@ -453,9 +471,14 @@ class SweepConfig:
                 f"{[n or type(a).__name__ for n, a in zip(names, axes)] if axes else self.settings!r}",
             )
         check_choice("method", self.method, METHODS)
-        if self.method == "manual" and self.problem_obj.grad is None and self.problem_obj.train is None:
+        if (
+            self.method == "manual"
+            and self.problem_obj.grad is None
+            and self.problem_obj.train is None
+        ):
             raise ConfigError(
-                "method", f"'manual' needs a hand-written grad; problem {self.problem_label!r} has none"
+                "method",
+                f"'manual' needs a hand-written grad; problem {self.problem_label!r} has none",
             )
         check_choice("dtype", self.dtype, DTYPES)
         check_tol(self.tol)
@@ -488,6 +511,9 @@ class SweepConfig:
                 f"per-run records of {self.total_runs:,} restarts would not fit; "
                 "allowed for sweeps of at most 10,000,000 restarts",
             )
+        from jaxlab.checks import check_problem
+
+        check_problem(self)  # jax.eval_shape of the problem's functions: nothing compiles
         return self
 
 
@@ -523,7 +549,10 @@ def _legacy(name: str, value) -> bool:
         st = schema(factory()).get(name)
         if st is not None:
             try:
-                if parse_values(name, value, st).values == parse_values(name, st.default, st).values:
+                if (
+                    parse_values(name, value, st).values
+                    == parse_values(name, st.default, st).values
+                ):
                     return True
             except ConfigError:
                 pass
@@ -622,9 +651,11 @@ def to_dict(cfg: SweepConfig) -> dict:
         d[k] = v
     for a in cfg.settings:
         t = a.to_toml()
-        d[a.name] = [_toml_value(x) for x in t] if isinstance(t, list) and not isinstance(
-            a.values[0], tuple
-        ) else _toml_value(t)
+        d[a.name] = (
+            [_toml_value(x) for x in t]
+            if isinstance(t, list) and not isinstance(a.values[0], tuple)
+            else _toml_value(t)
+        )
     return d
 
 

@@ -152,4 +152,6 @@ def run_one(spec: RunSpec, traced: dict, key) -> RunOut:
         success = jnp.asarray(p.success(outcome, s), bool) & (status != Status.DIVERGED)
     else:
         success = succeeded(status, loss, spec.threshold)
-    return RunOut(loss, steps, status, success, _scalars(metrics, "metrics"), _scalars(record, "record"))
+    return RunOut(
+        loss, steps, status, success, _scalars(metrics, "metrics"), _scalars(record, "record")
+    )

@@ -53,7 +53,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from jaxlab.contract import JAXLAB_STATIC, JAXLAB_TRACED, Problem
+from jaxlab.contract import Problem
 from jaxlab.errors import ConfigError, check_finite_positive, check_int, did_you_mean
 
 __all__ = [
@@ -218,10 +218,13 @@ def _settings(problem: Problem, settings) -> tuple[dict, dict, dict]:
     both = sorted(set(problem.static) & set(problem.traced))
     if both:
         raise ConfigError("problem", f"setting {both[0]!r} is declared both static and traced")
-    static = {k: v for k, v in JAXLAB_STATIC.items() if k not in problem.traced}
-    static.update(problem.static)
-    traced = {k: v for k, v in JAXLAB_TRACED.items() if k not in problem.static}
-    traced.update(problem.traced)
+    from jaxlab.config import parse_values, schema
+
+    # A declared default may be a list or a range (an axis): its first value is checked.
+    known_settings = schema(problem)
+    first = {n: parse_values(n, st.default, st).values[0] for n, st in known_settings.items()}
+    static = {k: v for k, v in first.items() if not known_settings[k].traced}
+    traced = {k: v for k, v in first.items() if known_settings[k].traced}
     settings = {} if settings is None else settings
     if not isinstance(settings, Mapping):
         raise ConfigError("settings", f"expected a dict of settings, got {type(settings).__name__}")

@@ -160,7 +160,10 @@ def test_the_advice_rebuilds_without_retraining(prepared, tmp_path, capsys, monk
     for f in ("cells.csv", "runs.csv"):
         assert (d / f).read_bytes() == (prepared / "finished" / f).read_bytes(), f
     assert load_run(d).meta["checksums"].keys() == {
-        "config.toml", "cells.csv", "runs.csv", "boundaries.npz"
+        "config.toml",
+        "cells.csv",
+        "runs.csv",
+        "boundaries.npz",
     }
 
 

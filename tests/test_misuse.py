@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 from jaxlab import LAB_DATA, init_params, make_optimizer, minimize, train
 from jaxlab.cli import main
 from jaxlab.config import (
-    SWEEPABLE,
     SweepConfig,
     config_hash,
     from_dict,
@@ -24,6 +23,8 @@ from jaxlab.config import (
     to_toml,
 )
 from jaxlab.errors import ConfigError
+
+SWEEPABLE = tuple(SweepConfig().schema)  # the lab network's settings
 from jaxlab.rundir import RunLock, save_npz
 from jaxlab.sweep import run_sweep
 
@@ -64,7 +65,7 @@ CLI_CASES = [
     (["--problem", "objective", "--objective", "rosenbrok"], "did you mean 'rosenbrock'"),
     (["--problem", "netwrk"], "problem"),
     (["--dataset", "xorr"], "did you mean 'xor'"),
-    (["--problem", "objective", "--x1", "nan"], "x1"),
+    (["--problem", "objective", "--x1", "inf"], "x1"),
     (["--problem", "objective", "--x1", "1:0:3"], "x1"),
     (["--widths", "3-2-1"], "widths"),
     (["--widths", "2-2-2"], "widths"),

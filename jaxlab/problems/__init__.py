@@ -28,7 +28,9 @@ def resolve(spec, args: dict | None = None, base: Path | None = None) -> Problem
     args = dict(args or {})
     if isinstance(spec, Problem):
         if args:
-            raise ConfigError("problem_args", "given with a Problem object; call its factory instead")
+            raise ConfigError(
+                "problem_args", "given with a Problem object; call its factory instead"
+            )
         return spec
     if not isinstance(spec, str) or not spec:
         raise ConfigError(
@@ -46,12 +48,15 @@ def resolve(spec, args: dict | None = None, base: Path | None = None) -> Problem
     obj = _import(module, attr, base)
     if isinstance(obj, Problem):
         if args:
-            raise ConfigError("problem_args", f"{spec} is a Problem, not a function taking arguments")
+            raise ConfigError(
+                "problem_args", f"{spec} is a Problem, not a function taking arguments"
+            )
         return obj
     if callable(obj):
         return _call(obj, args, spec)
     raise ConfigError(
-        "problem", f"{spec} is a {type(obj).__name__}; expected a jaxlab.Problem or a function returning one"
+        "problem",
+        f"{spec} is a {type(obj).__name__}; expected a jaxlab.Problem or a function returning one",
     )
 
 
@@ -67,7 +72,9 @@ def _call(factory, args: dict, spec: str) -> Problem:
     except Exception as e:  # the user's factory: its own message, its own location
         raise ConfigError("problem", f"{spec}(**problem_args) raised {_where(e)}") from None
     if not isinstance(made, Problem):
-        raise ConfigError("problem", f"{spec} returned a {type(made).__name__}, not a jaxlab.Problem")
+        raise ConfigError(
+            "problem", f"{spec} returned a {type(made).__name__}, not a jaxlab.Problem"
+        )
     return made
 
 
@@ -93,7 +100,9 @@ def _import(module: str, attr: str, base: Path | None):
         raise ConfigError("problem", f"importing {module} raised {_where(e)}") from None
     if not hasattr(mod, attr):
         names = [n for n in dir(mod) if not n.startswith("_")]
-        raise ConfigError("problem", f"module {module!r} has no attribute {attr!r}{did_you_mean(attr, names)}")
+        raise ConfigError(
+            "problem", f"module {module!r} has no attribute {attr!r}{did_you_mean(attr, names)}"
+        )
     return getattr(mod, attr)
 
 

@@ -61,10 +61,6 @@ def params_as_layers(params, widths):
     return params
 
 
-def _check_dataset(v) -> bool:
-    return isinstance(v, str) and v in DATASETS
-
-
 def _check_widths(v) -> bool:
     try:
         check_widths(v)
@@ -73,7 +69,7 @@ def _check_widths(v) -> bool:
     return True
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def network(kernel: str = "auto") -> Problem:
     """The lab's network problem (one object per ``kernel``: the same compiled programs).
 
@@ -106,9 +102,9 @@ def network(kernel: str = "auto") -> Problem:
         # The main job: learning rate on a log grid around the lab's 1, scale 0.25 .. 4.
         traced={"lr": {"log": [0.1, 10.0, 11]}, "scale": {"log": [0.25, 4.0, 9]}, "momentum": 0.9},
         checks={
-            "dataset": (_check_dataset, "names from " + ", ".join(DATASETS)),
+            "dataset": tuple(DATASETS),
             "widths": (_check_widths, "lists of positive integers ending in 1, e.g. [2, 2, 1]"),
-            "loss": (lambda v: v in LOSSES, "names from " + ", ".join(LOSSES)),
+            "loss": tuple(LOSSES),
             "scale": (lambda v: v > 0, "finite numbers > 0"),
         },
         prepare=boundaries.store,

@@ -28,7 +28,7 @@ def _finite_or_nan(v) -> bool:
     return math.isfinite(v) or math.isnan(v)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def objective() -> Problem:
     """The objectives problem (one object: the same compiled programs)."""
 
@@ -58,12 +58,13 @@ def objective() -> Problem:
         minimum=lambda s: get_objective(s["objective"]).minimum,
         record=lambda x, s: {"x1_final": x[0], "x2_final": x[1]},
         checks={
-            "objective": (lambda v: v in OBJECTIVES, "names from " + ", ".join(OBJECTIVES)),
+            "objective": tuple(OBJECTIVES),
             "x1": (_finite_or_nan, "finite numbers (nan: random in the box)"),
             "x2": (_finite_or_nan, "finite numbers (nan: random in the box)"),
         },
         figures={"basins.png": plots.draw_basins},
-        describe=lambda cfg: "objective "
-        + ", ".join(str(v) for v in cfg.setting("objective").values),
+        describe=lambda cfg: (
+            "objective " + ", ".join(str(v) for v in cfg.setting("objective").values)
+        ),
         name="objective",
     )
