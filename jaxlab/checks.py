@@ -67,6 +67,10 @@ def _check(p: Problem, static: tuple, traced: tuple, dtype: str, method: str, la
         _check_now(named, static, traced, dtype, method)
 
 
+def _key():
+    return jax.eval_shape(lambda: jax.random.key(0))  # abstract: nothing runs
+
+
 def _shapes(dtype, traced):
     return {k: jax.ShapeDtypeStruct((), jnp.dtype(dtype)) for k in traced}
 
@@ -127,7 +131,7 @@ def _is_scalar_float(x) -> bool:
 def _check_now(p: Problem, static, traced, dtype, method) -> None:
     if p.train is not None:
         out = _call(p, "train", lambda key, s: p.train(s, key), static, traced, dtype,
-                    jax.random.key(0))  # fmt: skip
+                    _key())  # fmt: skip
         for field in ("loss", "steps", "status"):
             if getattr(out, field, None) is None or getattr(out, field).shape != ():
                 raise ConfigError(
@@ -139,7 +143,7 @@ def _check_now(p: Problem, static, traced, dtype, method) -> None:
     if p.init is None or p.loss is None:
         raise ConfigError("problem", f"{p.name}: a Problem needs init and loss (or train)")
     params = _call(p, "init", lambda key, s: p.init(key, s), static, traced, dtype,
-                   jax.random.key(0))  # fmt: skip
+                   _key())  # fmt: skip
     leaves = jax.tree.leaves(params)
     if not leaves or not all(jnp.issubdtype(x.dtype, jnp.floating) for x in leaves):
         raise ConfigError("problem", f"{p.name}.init must return a pytree of float arrays")

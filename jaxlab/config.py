@@ -272,7 +272,8 @@ def parse_values(name: str, spec, setting: Setting | None = None) -> Axis:
                 f"unknown setting{did_you_mean(name, known)}; settings: {', '.join(known)}",
             )
         setting = known[name]
-    if isinstance(spec, str) and (setting.traced or _tuple_default(setting)):
+    numeric = _is_number(setting.default)  # e.g. max_steps = 100: "100,1000" from the CLI
+    if isinstance(spec, str) and (setting.traced or _tuple_default(setting) or numeric):
         spec = _parse_cli_string(name, spec, setting)
     elif isinstance(spec, str) and ("," in spec):
         spec = [s.strip() for s in spec.split(",")]
@@ -511,9 +512,6 @@ class SweepConfig:
                 f"per-run records of {self.total_runs:,} restarts would not fit; "
                 "allowed for sweeps of at most 10,000,000 restarts",
             )
-        from jaxlab.checks import check_problem
-
-        check_problem(self)  # jax.eval_shape of the problem's functions: nothing compiles
         return self
 
 
@@ -559,6 +557,12 @@ def _legacy(name: str, value) -> bool:
     return name in ("x1", "x2") and value is None
 
 
+def _builtin_setting(name: str) -> bool:
+    from jaxlab.problems import BUILTIN
+
+    return any(name in schema(f()) for f in BUILTIN.values())
+
+
 def from_dict(d: dict, base: SweepConfig | None = None, path: str | None = None) -> SweepConfig:
     """A validated config from a TOML-like dict on top of ``base``; unknown keys fail with a
     did-you-mean hint. ``path`` is the folder a ``"module:attribute"`` problem is imported
@@ -602,10 +606,14 @@ def from_dict(d: dict, base: SweepConfig | None = None, path: str | None = None)
             sweep[k] = v
         elif not _legacy(k, v):
             names = sorted(_SCALARS) + list(known)
+            what = "unknown setting" if not _builtin_setting(k) else "not a setting of problem"
             raise ConfigError(
                 k,
-                f"unknown setting{did_you_mean(k, names)}; problem {cfg.problem_label!r} has "
-                f"{', '.join(known)}; the sweep has {', '.join(sorted(_SCALARS))}",
+                f"{what} {cfg.problem_label!r}{did_you_mean(k, names)}; its settings: "
+                f"{', '.join(known)}; the sweep's: {', '.join(sorted(_SCALARS))}"
+                if what != "unknown setting"
+                else f"unknown setting{did_you_mean(k, names)}; problem {cfg.problem_label!r} "
+                f"has {', '.join(known)}; the sweep has {', '.join(sorted(_SCALARS))}",
             )
     if sweep:
         cfg = cfg.with_settings(**sweep)

@@ -132,7 +132,7 @@ def _n_params(cfg: SweepConfig) -> int:
     if p.init is None:
         return 9
     s = {a.name: a.values[0] for a in cfg.settings}
-    shapes = jax.eval_shape(lambda k: p.init(k, s), jax.random.key(0))
+    shapes = jax.eval_shape(lambda k: p.init(k, s), jax.eval_shape(lambda: jax.random.key(0)))
     return sum(math.prod(x.shape) for x in jax.tree.leaves(shapes))
 
 
@@ -373,7 +373,8 @@ def output_names(cfg: SweepConfig) -> tuple[tuple[str, ...], tuple[str, ...]]:
     spec = plan.combos[0]
     with precision(spec.dtype):
         hp = {k: jax.ShapeDtypeStruct((), jnp.dtype(spec.dtype)) for k in spec.traced_names}
-        out = jax.eval_shape(functools.partial(run_one, spec), hp, jax.random.key(0))
+        key = jax.eval_shape(lambda: jax.random.key(0))  # abstract: nothing runs
+        out = jax.eval_shape(functools.partial(run_one, spec), hp, key)
     return tuple(out.metrics), tuple(out.record)
 
 

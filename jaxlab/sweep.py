@@ -40,6 +40,7 @@ from jaxlab import aggregate as A
 from jaxlab import rundir, validate
 from jaxlab.config import SweepConfig, config_hash, to_toml
 from jaxlab.descent import Status
+from jaxlab.checks import check_problem
 from jaxlab.engine import ChunkResult, compile_all, make_plan, precision, run_chunks
 from jaxlab.errors import ConfigError, check_int, did_you_mean
 
@@ -383,6 +384,7 @@ def run_sweep(
         raise ConfigError("cfg", f"expected a SweepConfig, or None to resume, got {cfg!r}")
     if cfg is not None:
         cfg = cfg.validate()  # before anything touches the disk (or takes the lock)
+        check_problem(cfg)  # jax.eval_shape of the problem's functions: nothing compiles
     if n_devices is not None:
         check_int("n_devices", n_devices, lo=1)
     n_proc, pid = jax.process_count(), jax.process_index()
@@ -407,6 +409,8 @@ def run_sweep(
     try:
         if resume and validate.finished(out_path):  # nothing to compute, nothing to rewrite
             return load_run(out_path)
+        if resume:
+            check_problem(cfg)
         # float64 sweeps compute with x64 on and float32 ones with it off, whatever the
         # process's global setting: without x64 JAX truncates float64 to float32 silently.
         with precision(cfg.dtype):

@@ -155,13 +155,15 @@ def _check_against_runs(res) -> None:
 
 
 NET = SweepConfig(n_runs=24, keep_runs=True, keys="paired", chunk_size=64)
-OBJ = replace(NET, problem="objective", threshold=1e-2)
+OBJ = SweepConfig(
+    problem="objective", threshold=1e-2, n_runs=24, keep_runs=True, keys="paired", chunk_size=64
+)
 # Every static axis alone and in pairs (network: dataset, widths, optimizer, max_steps, all
 # four crossed; objective: objective, optimizer, max_steps crossed), both dtypes, both gradient
 # methods, both losses.
 MATRIX = [
     ("net-all-static", NET, {"dataset": ["lab", "xor"], "widths": [[2, 2, 1], [2, 3, 1]], "optimizer": ["gd", "adam"], "max_steps": [30, 1500], "lr": 2.0, "scale": [0.5, 2.0]}),
-    ("net64-manual-logit-widths-optimizer", replace(NET, dtype="float64", method="manual", loss="logit"), {"widths": [[2, 2, 1], [2, 4, 1]], "optimizer": ["gd", "momentum"], "lr": 2.0, "scale": [1.0, 2.0]}),
+    ("net64-manual-logit-widths-optimizer", replace(NET, dtype="float64", method="manual"), {"loss": "logit", "widths": [[2, 2, 1], [2, 4, 1]], "optimizer": ["gd", "momentum"], "lr": 2.0, "scale": [1.0, 2.0]}),
     ("net64-dataset", replace(NET, dtype="float64"), {"dataset": ["lab", "xor"], "lr": [1.0, 3.0], "scale": 1.0}),
     ("obj-all-static", OBJ, {"objective": ["lab", "himmelblau"], "optimizer": ["gd", "momentum"], "max_steps": [20, 2000], "lr": [0.01, 0.1]}),
     ("obj64-manual-objective-max_steps", replace(OBJ, dtype="float64", method="manual"), {"objective": ["booth", "rosenbrock"], "max_steps": [20, 2000], "lr": 0.002}),
@@ -216,7 +218,7 @@ def test_steps_binned_with_each_cells_own_budget():
     """The aggregation of a 2000-step chunk into a table sized for 3000 steps keeps the
     2000-step bins (width 2), not the 3000-step ones (width 3)."""
     steps = jnp.array([256, 257, 1999], jnp.int32)
-    out = engine.RunOut(jnp.zeros(3), steps, jnp.zeros(3, jnp.int32), jnp.zeros(3, bool), None)
+    out = engine.RunOut(jnp.zeros(3), steps, jnp.zeros(3, jnp.int32), jnp.zeros(3, bool), {}, {})
     agg = A.chunk_aggregates(out, jnp.zeros(3, jnp.int32), jnp.ones(3, jnp.int32), 1, 2000, 1001)
     hist = np.asarray(agg.steps_hist[0])
     assert hist.shape == (1001,) and hist[128] == 2 and hist[999] == 1

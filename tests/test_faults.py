@@ -66,8 +66,8 @@ def test_objective_divergence_is_counted(tmp_path, dtype):
 
 @pytest.mark.parametrize(("dtype", "loss_kind"), [("float32", "lab"), ("float64", "logit")])
 def test_network_extremes_are_counted(tmp_path, dtype, loss_kind):
-    cfg = SweepConfig(n_runs=16, dtype=dtype, loss=loss_kind).with_settings(
-        lr=[1e-2, 1.0, 1e6], scale=[1e-3, 1.0, 1e3], max_steps=15
+    cfg = SweepConfig(n_runs=16, dtype=dtype).with_settings(
+        loss=loss_kind, lr=[1e-2, 1.0, 1e6], scale=[1e-3, 1.0, 1e3], max_steps=15
     )
     res = run_sweep(cfg, None, n_devices=2, figures=False, progress=False)
     _check_extreme(res, tmp_path, 16)
@@ -178,7 +178,7 @@ def test_disk_full_mid_sweep_then_resume(tmp_path, monkeypatch, capsys, referenc
     _fail_writes_from(monkeypatch, 5)
     rc = main(["sweep", "--out", str(out), *CLI_BASE])
     err = capsys.readouterr().err
-    assert rc == 1
+    assert rc == 1, err
     assert err.count("\n") == 1 and "Traceback" not in err
     assert "out: could not write" in err and "No space left on device" in err
     records = ChunkLog(out / "state.log").read()

@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import jaxlab.engine
-import jaxlab.problems
+import jaxlab.loop
 from jaxlab import aggregate as A
 from jaxlab import boundaries, cli, plots
 from jaxlab.config import SweepConfig
@@ -77,7 +77,7 @@ def nothing_compiled_or_trained(monkeypatch):
 
     for mod, name in [
         (jaxlab.engine, "replay_many"), (jaxlab.engine, "replay"), (jaxlab.engine, "train_one"),
-        (jaxlab.engine, "run_chunks"), (jaxlab.problems, "train_one"), (boundaries, "compute"),
+        (jaxlab.engine, "run_chunks"), (jaxlab.loop, "train_one"), (boundaries, "compute"),
     ]:  # fmt: skip
         monkeypatch.setattr(mod, name, boom)
     monitoring.register_event_duration_secs_listener(listen)

@@ -23,10 +23,10 @@ from jaxlab.config import (
     to_toml,
 )
 from jaxlab.errors import ConfigError
-
-SWEEPABLE = tuple(SweepConfig().schema)  # the lab network's settings
 from jaxlab.rundir import RunLock, save_npz
 from jaxlab.sweep import run_sweep
+
+SWEEPABLE = tuple(SweepConfig().schema)  # the lab network's settings
 
 # --- the CLI ---------------------------------------------------------------------------------
 # (flags after `jaxlab sweep --out {out} --no-figures --quiet`, text the one line must contain)
