@@ -38,28 +38,81 @@ N_STATUS = len(Status)
 
 
 class Aggregates(NamedTuple):
-    """Counts per cell (leading axis): all integer."""
+    """Per cell (leading axis): integer counts, and for the problem's ``M`` metrics exact,
+    order-independent summaries (so any chunking, device count or resume gives the same bits):
+    the count of finite values, their sum in fixed point (``METRIC_SCALE`` units, each value
+    clipped to ``METRIC_CLIP``), their minimum and maximum."""
 
     n_runs: np.ndarray  # (cells,)
     n_success: np.ndarray  # (cells,)
     status: np.ndarray  # (cells, 4) counts of each Status
     steps_hist: np.ndarray  # (cells, step bins)
     loss_hist: np.ndarray  # (cells, N_LOSS_BINS) over non-diverged runs
+    # Filled on the host from the chunk's per-run metrics (None on the device):
+    metric_n: np.ndarray | None = None  # (cells, M) int64 runs whose metric is finite
+    metric_sum: np.ndarray | None = None  # (cells, M) int64 sum of round(value * METRIC_SCALE)
+    metric_min: np.ndarray | None = None  # (cells, M) float64 (+inf: none)
+    metric_max: np.ndarray | None = None  # (cells, M) float64 (-inf: none)
 
     @staticmethod
-    def zeros(n_cells: int, max_steps: int) -> Aggregates:
+    def zeros(n_cells: int, max_steps: int, n_metrics: int = 0) -> Aggregates:
         nb = n_step_bins(max_steps)
-        z = np.zeros
+        z, m = np.zeros, (n_cells, n_metrics)
         return Aggregates(
             z(n_cells, np.int64), z(n_cells, np.int64), z((n_cells, N_STATUS), np.int64),
             z((n_cells, nb), np.int64), z((n_cells, N_LOSS_BINS), np.int64),
+            z(m, np.int64), z(m, np.int64), np.full(m, np.inf), np.full(m, -np.inf),
         )  # fmt: skip
 
     def add_rows(self, first: int, part: Aggregates) -> None:
         """Add a chunk's aggregates (rows for cells ``first, first+1, ...``) in place."""
         rows = min(part.n_runs.shape[0], self.n_runs.shape[0] - first)
-        for mine, theirs in zip(self, part):
-            mine[first : first + rows] += np.asarray(theirs[:rows], dtype=np.int64)
+        for name, mine, theirs in zip(self._fields, self, part):
+            here = mine[first : first + rows]
+            if name == "metric_min":
+                np.minimum(here, np.asarray(theirs[:rows], np.float64), out=here)
+            elif name == "metric_max":
+                np.maximum(here, np.asarray(theirs[:rows], np.float64), out=here)
+            else:
+                here += np.asarray(theirs[:rows], dtype=np.int64)
+
+
+METRIC_SCALE = 2.0**20  # fixed-point units of metric sums: means exact to about 1e-6
+METRIC_CLIP = 2.0**20  # |value| clipped here, so that 2**23 runs of a cell cannot overflow int64
+MAX_METRIC_RUNS = 2**23
+
+
+def metric_aggregates(metrics: dict, names, seg, n_seg: int):
+    """The metric fields of :class:`Aggregates` for one chunk, on the host: ``metrics`` maps
+    each name to the (n,) values of the chunk's valid runs, ``seg`` (n,) their cells relative
+    to the chunk's first cell."""
+    m = len(names)
+    n_ok = np.zeros((n_seg, m), np.int64)
+    total = np.zeros((n_seg, m), np.int64)
+    lo, hi = np.full((n_seg, m), np.inf), np.full((n_seg, m), -np.inf)
+    for j, name in enumerate(names):
+        v = np.asarray(metrics[name], np.float64)
+        ok = np.isfinite(v)
+        q = np.rint(np.clip(np.where(ok, v, 0.0), -METRIC_CLIP, METRIC_CLIP) * METRIC_SCALE)
+        np.add.at(n_ok[:, j], seg, ok.astype(np.int64))
+        np.add.at(total[:, j], seg, q.astype(np.int64))
+        np.minimum.at(lo[:, j], seg, np.where(ok, v, np.inf))
+        np.maximum.at(hi[:, j], seg, np.where(ok, v, -np.inf))
+    return n_ok, total, lo, hi
+
+
+def metric_columns(names, agg: Aggregates) -> dict:
+    """``mean_NAME``, ``min_NAME``, ``max_NAME`` per cell over the runs whose metric is finite
+    (NaN where none is)."""
+    out = {}
+    for j, name in enumerate(names):
+        n = agg.metric_n[:, j]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = agg.metric_sum[:, j] / METRIC_SCALE / n
+        out[f"mean_{name}"] = np.where(n > 0, mean, np.nan)
+        out[f"min_{name}"] = np.where(n > 0, agg.metric_min[:, j], np.nan)
+        out[f"max_{name}"] = np.where(n > 0, agg.metric_max[:, j], np.nan)
+    return out
 
 
 def n_step_bins(max_steps: int) -> int:

@@ -29,7 +29,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from jaxlab.aggregate import Aggregates, chunk_aggregates, n_step_bins
+from jaxlab.aggregate import Aggregates, chunk_aggregates, metric_aggregates, n_step_bins
 from jaxlab.config import SweepConfig
 from jaxlab.loop import RunOut, RunSpec, run_one, train_one
 
@@ -223,14 +223,14 @@ def chunk_fn(spec: RunSpec, n_seg: int, mesh: Mesh, keep_runs: bool, step_bins: 
         agg = chunk_aggregates(out, seg, weight, n_seg, spec.max_steps, step_bins)
         agg = jax.tree.map(lambda a: jax.lax.psum(a, "runs"), agg)
         runs = out if keep_runs else None
-        return agg, runs, out.loss[:1]
+        return agg, runs, out.loss[:1], out.metrics
 
     run_spec = P("runs")
     sharded = jax.shard_map(
         shard,
         mesh=mesh,
         in_specs=(run_spec, run_spec, run_spec, run_spec, P()),
-        out_specs=(P(), run_spec if keep_runs else P(), run_spec),
+        out_specs=(P(), run_spec if keep_runs else P(), run_spec, run_spec),
         check_vma=False,  # run_one is written for one run, unaware of the mesh
     )
     return jax.jit(sharded)
@@ -326,9 +326,14 @@ def run_chunks(plan: Plan, tasks, devices=None, on_chunk: Callable | None = None
             first_cell, args = _inputs(plan, task, sharding)
             launched = (task, first_cell, f(*args, key_data))
         if pending is not None:
-            ptask, pfirst, (agg, runs, sample) = pending
-            agg, runs = jax.device_get((agg, runs))
+            ptask, pfirst, (agg, runs, sample, metrics) = pending
+            agg, runs, metrics = jax.device_get((agg, runs, metrics))
             n = ptask.stop - ptask.start
+            seg = np.arange(ptask.start, ptask.stop) // plan.config.n_runs - pfirst
+            names = tuple(metrics)
+            metric = metric_aggregates(
+                {k: v[:n] for k, v in metrics.items()}, names, seg, plan.n_seg
+            )
             records = None
             if runs is not None:
                 records = {
@@ -340,7 +345,8 @@ def run_chunks(plan: Plan, tasks, devices=None, on_chunk: Callable | None = None
                     **{k: np.asarray(v[:n]) for k, v in runs.metrics.items()},
                     **{k: np.asarray(v[:n], np.float64) for k, v in runs.record.items()},
                 }
-            on_chunk(ChunkResult(ptask, pfirst, Aggregates(*agg), records, str(sample.dtype)))
+            agg = Aggregates(*agg[:5], *metric)
+            on_chunk(ChunkResult(ptask, pfirst, agg, records, str(sample.dtype)))
         pending = launched
 
 

@@ -38,9 +38,9 @@ import numpy as np
 
 from jaxlab import aggregate as A
 from jaxlab import rundir, validate
+from jaxlab.checks import check_problem
 from jaxlab.config import SweepConfig, config_hash, to_toml
 from jaxlab.descent import Status
-from jaxlab.checks import check_problem
 from jaxlab.engine import ChunkResult, compile_all, make_plan, precision, run_chunks
 from jaxlab.errors import ConfigError, check_int, did_you_mean
 
@@ -231,6 +231,8 @@ def cells_table(cfg: SweepConfig, agg: A.Aggregates) -> dict:
     lc = A.loss_bin_centers()
     for q, name in ((0.1, "p10_final_loss"), (0.5, "median_final_loss"), (0.9, "p90_final_loss")):
         table[name] = A.quantile_from_hist(agg.loss_hist, q, lc)
+    if agg.metric_n is not None and agg.metric_n.shape[1]:
+        table.update(A.metric_columns(validate.output_names(cfg)[0], agg))
     return table
 
 
@@ -435,7 +437,14 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
             rundir.atomic_write(out / "config.toml", to_toml(cfg))
     mine = [t for t in plan.tasks if t.index % n_proc == pid]
     max_steps = max(s.max_steps for s in plan.combos)
-    agg = A.Aggregates.zeros(cfg.n_cells, max_steps)
+    metric_names = validate.output_names(cfg)[0]
+    if metric_names and cfg.n_runs > A.MAX_METRIC_RUNS:
+        raise ConfigError(
+            "n_runs",
+            f"a problem with metrics takes at most {A.MAX_METRIC_RUNS:,} restarts per cell "
+            f"(their sums are exact in 64-bit fixed point), got {cfg.n_runs:,}",
+        )
+    agg = A.Aggregates.zeros(cfg.n_cells, max_steps, len(metric_names))
     done = 0
     state_path = out / _state_name(pid, n_proc) if out is not None else None
     if state_path is not None and state_path.exists():
@@ -578,10 +587,17 @@ def _sum_over_processes(agg: A.Aggregates) -> A.Aggregates:
     from jax.experimental import multihost_utils
 
     parts = []
-    for a in agg:
-        a = np.ascontiguousarray(a, np.int64)
-        gathered = multihost_utils.process_allgather(a.view(np.int32))  # exact: int64 as 2 x int32
-        parts.append(np.asarray(gathered).view(np.int64).reshape((-1,) + a.shape).sum(axis=0))
+    for name, a in zip(agg._fields, agg):
+        dtype = np.float64 if name in ("metric_min", "metric_max") else np.int64
+        a = np.ascontiguousarray(a, dtype)
+        gathered = multihost_utils.process_allgather(a.view(np.int32))  # exact: 64 bits as 2 x 32
+        every = np.asarray(gathered).view(dtype).reshape((-1,) + a.shape)
+        if name == "metric_min":
+            parts.append(every.min(axis=0))
+        elif name == "metric_max":
+            parts.append(every.max(axis=0))
+        else:
+            parts.append(every.sum(axis=0))
     return A.Aggregates(*parts)
 
 

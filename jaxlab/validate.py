@@ -233,9 +233,11 @@ def _each(ok, what: str, label: str = "row", base: int = 1) -> None:
 
 def _check_cells(data: bytes, seen: dict) -> dict:
     cfg = seen["config.toml"]
-    table = _rows(data, [a.name for a in cfg.axes] + CELL_COLUMNS, cfg.n_cells)
+    metric_cols = [f"{k}_{m}" for m in output_names(cfg)[0] for k in ("mean", "min", "max")]
+    columns = CELL_COLUMNS + metric_cols
+    table = _rows(data, [a.name for a in cfg.axes] + columns, cfg.n_cells)
     out = _axis_values(cfg, table, np.arange(cfg.n_cells))
-    for name in CELL_COLUMNS:
+    for name in columns:
         out[name] = _numbers(table, name, np.int64 if name in CELL_COUNTS else np.float64)
     n, k = out["n_runs"], out["n_success"]
     for name in CELL_COUNTS:
@@ -453,7 +455,7 @@ def read_state(path: Path, *, version: int, chash: str, plan, mine, template) ->
                 raise Damaged(
                     f"{name} is {a.dtype}{list(a.shape)}, expected {z.dtype}{list(z.shape)}"
                 )
-            if (a < 0).any():
+            if not name.startswith("metric_") and (a < 0).any():
                 raise Damaged(f"{name} has negative counts")
         n, div = agg.n_runs, agg.status[:, Status.DIVERGED]
         done_runs = runs_per_cell(mine[:done], len(n), plan.config.n_runs)
