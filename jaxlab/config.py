@@ -254,6 +254,8 @@ def _check_value(setting: Setting, v):
     if setting.check is not None:
         try:
             ok = bool(setting.check(v))
+        except ConfigError:
+            raise  # the check's own one-line message (e.g. a data file that cannot be read)
         except Exception:
             ok = False
         if not ok:
@@ -679,4 +681,6 @@ def config_hash(cfg: SweepConfig) -> str:
     d = to_dict(cfg)
     for k in ("chunk_size", "name", "problem_path"):
         d.pop(k, None)
+    for name, digest in dict(cfg.problem_obj.digests or {}).items():  # e.g. a data file's bytes
+        d[f"{name}_digest"] = [digest(v) for v in cfg.setting(name).values]
     return hashlib.sha256(tomli_w.dumps(d).encode()).hexdigest()[:16]

@@ -39,7 +39,10 @@ Optional parts:
 * ``prepare``: ``prepare(result) -> None``, computed once when a sweep finishes and stored in
   the run directory, for figures that need more than the tables (jaxlab's network stores
   replayed decision boundaries this way);
-* ``checks``: ``{setting: (predicate, allowed text)}`` validating values at the boundary.
+* ``checks``: ``{setting: (predicate, allowed text)}`` (or a tuple of allowed names)
+  validating values at the boundary;
+* ``digests``: ``{setting: value -> str}`` for settings whose values name outside content (a
+  data file): the digests go into the config hash, so a resume refuses changed content.
 
 A :class:`Problem` is hashed by identity: the same object is the same compiled program.
 """
@@ -85,5 +88,6 @@ class Problem:
     figures: Mapping[str, Callable] = field(default_factory=dict)
     prepare: Callable | None = None
     checks: Mapping[str, tuple] = field(default_factory=dict)
+    digests: Mapping[str, Callable] = field(default_factory=dict)
     name: str = "problem"
     describe: Callable | None = None  # (config) -> one line for figure titles

@@ -447,3 +447,21 @@ def test_docstrings_say_what_the_code_does():
     for mod in (sweep, engine):
         assert "checkpoints after every chunk" not in (mod.__doc__ or "")
         assert "rewritten after each chunk" not in (mod.__doc__ or "")
+
+
+# --- run directories written before today still load ------------------------------------------
+@pytest.mark.parametrize("name", ["run-v1-lab", "run-v1-quadratic"])
+def test_older_run_directories_load_and_plot(tmp_path, name, capsys):
+    """Written by the release before problems named their own settings (config hash of the
+    old flat settings list, ci_low 2.2e-19 for 0 successes): load_run and jaxlab plot work."""
+    import shutil
+
+    d = tmp_path / name
+    shutil.copytree(Path(__file__).parent / "data" / name, d)
+    before = {p.name: p.read_bytes() for p in d.iterdir()}
+    res = load_run(d)
+    assert len(res.cells["n_runs"]) == res.config.n_cells
+    assert main(["plot", str(d)]) == 0
+    assert (d / "success_rate.png").is_file()
+    for f, data in before.items():
+        assert (d / f).read_bytes() == data, f

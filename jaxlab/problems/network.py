@@ -16,7 +16,7 @@ import jax.numpy as jnp
 
 from jaxlab import unrolled
 from jaxlab.contract import Problem
-from jaxlab.datasets import DATASETS, get_dataset
+from jaxlab.datasets import DATASETS, dataset_digest, get_dataset, is_path
 from jaxlab.errors import check_choice
 from jaxlab.gradients import network_loss
 from jaxlab.losses import LOSSES
@@ -61,6 +61,16 @@ def params_as_layers(params, widths):
     return params
 
 
+def _check_dataset(v) -> bool:
+    if not isinstance(v, str):
+        return False
+    if v in DATASETS or is_path(v):
+        get_dataset(v)  # a file that cannot be read: its own one-line error, naming the file
+        return True
+    get_dataset(v)  # an unknown name: the registry's did-you-mean
+    return False
+
+
 def _check_widths(v) -> bool:
     try:
         check_widths(v)
@@ -102,11 +112,16 @@ def network(kernel: str = "auto") -> Problem:
         # The main job: learning rate on a log grid around the lab's 1, scale 0.25 .. 4.
         traced={"lr": {"log": [0.1, 10.0, 11]}, "scale": {"log": [0.25, 4.0, 9]}, "momentum": 0.9},
         checks={
-            "dataset": tuple(DATASETS),
+            "dataset": (
+                _check_dataset,
+                "names from " + ", ".join(DATASETS) + ", or a path to "
+                "a .csv or .npz file (feature columns, then a 0/1 label)",
+            ),
             "widths": (_check_widths, "lists of positive integers ending in 1, e.g. [2, 2, 1]"),
             "loss": tuple(LOSSES),
             "scale": (lambda v: v > 0, "finite numbers > 0"),
         },
+        digests={"dataset": dataset_digest},
         prepare=boundaries.store,
         figures={"boundaries.png": boundaries.draw},
         describe=_describe,
