@@ -465,3 +465,29 @@ def test_older_run_directories_load_and_plot(tmp_path, name, capsys):
     assert (d / "success_rate.png").is_file()
     for f, data in before.items():
         assert (d / f).read_bytes() == data, f
+
+
+# --- the built-ins through the public contract: their numbers did not move --------------------
+PINNED = [
+    ({"problem": "objective", "objective": "lab", "max_steps": 1000, "n_runs": 1,
+      "keep_runs": True, "threshold": 1e-2, "lr": {"lin": [0.05, 0.95, 19]},
+      "x1": {"lin": [-1.0, 15.0, 9]}, "x2": {"lin": [-5.0, 11.0, 9]}},
+     "e5460b22b46123745bb3d974bb704dd9a5305736dca7df5db4bdd3cda5ef5249"),  # --preset quadratic
+    ({"optimizer": "gd,momentum,adam", "widths": "2-2-1,2-4-1", "n_runs": 200},
+     "20e1a8baa06088ed975089e385b9981cbf2a974c4764ce61325d7aaf8a34ab8f"),
+    ({"dataset": "xor", "loss": "logit", "method": "manual", "dtype": "float64", "n_runs": 300},
+     "1c68c7df9c55e84f2411a827a71ffa219909d2f9b2bf9dec981f9dcbd49ed3e9"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("flags,digest", PINNED, ids=["quadratic", "optimizers-widths", "xor64"])
+def test_builtin_sweeps_byte_identical_through_the_contract(tmp_path, flags, digest):
+    """Hashes of cells.csv as the sweeps gave them before the built-ins became Problems (and
+    after this issue's fixes): the lab's default sweep is pinned above, these are the quadratic
+    preset, every optimiser x two widths, and a float64 manual-VJP logit-loss XOR sweep."""
+    from jaxlab.config import from_dict
+
+    base = preset("quadratic") if flags.get("problem") == "objective" else preset("lab")
+    cfg = from_dict({k: v for k, v in flags.items()}, base=base)
+    res = run_sweep(cfg, None, figures=False, progress=False)
+    assert hashlib.sha256(_csv_text(res.cells, tmp_path).encode()).hexdigest() == digest
