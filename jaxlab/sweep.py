@@ -590,6 +590,9 @@ def _sum_over_processes(agg: A.Aggregates) -> A.Aggregates:
     for name, a in zip(agg._fields, agg):
         dtype = np.float64 if name in ("metric_min", "metric_max") else np.int64
         a = np.ascontiguousarray(a, dtype)
+        if a.size == 0:  # no metrics: nothing to gather
+            parts.append(a)
+            continue
         gathered = multihost_utils.process_allgather(a.view(np.int32))  # exact: 64 bits as 2 x 32
         every = np.asarray(gathered).view(dtype).reshape((-1,) + a.shape)
         if name == "metric_min":
