@@ -202,7 +202,7 @@ def _numbers(table: dict, name: str, dtype) -> np.ndarray:
 
 def _axis_values(cfg: SweepConfig, table: dict, cell: np.ndarray) -> dict:
     """Check the axis columns' text against the config's grid; return them typed as written."""
-    from jaxlab.sweep import _axis_columns, _fmt  # the writer's own formatting
+    from jaxlab.results import _axis_columns, _fmt  # the writer's own formatting
 
     out = {}
     uniq, inv = np.unique(cell, return_inverse=True)
