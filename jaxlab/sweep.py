@@ -12,7 +12,7 @@ A run directory holds:
   rewritten at most every ``CHECKPOINT_SECONDS``, and the checksummed log of every chunk finished
   since, appended the moment each chunk is done;
 * ``boundaries.npz``: network sweeps: the restarts the decision-boundary figure draws, replayed
-  when the sweep finished (:mod:`jaxlab.boundaries`);
+  when the sweep finished (:mod:`jaxlab.problems.boundaries`);
 * the figures (``*.png``), redrawn from the files above by ``jaxlab plot``.
 
 Reading a run directory back, and the tables themselves, are :mod:`jaxlab.results`

@@ -150,7 +150,7 @@ def draw(res, path) -> str | None:
     if data is None:
         plots.say(
             f"{Path(path).name} not drawn: {why}; to replay its restarts and store them: "
-            f'python -c "import jaxlab, jaxlab.boundaries as b; b.store(jaxlab.load_run('
+            f'python -c "import jaxlab, jaxlab.problems.boundaries as b; b.store(jaxlab.load_run('
             f'{str(d)!r}))", then jaxlab plot {d}'
         )
         return None
