@@ -22,7 +22,8 @@ from jaxlab.network import (
 )
 from jaxlab.objectives import OBJECTIVES, Objective, get_objective, minimize
 from jaxlab.presets import preset
-from jaxlab.sweep import SweepResult, load_run, run_sweep
+from jaxlab.results import SweepResult, load_run
+from jaxlab.sweep import run_sweep
 from jaxlab.train import OPTIMIZERS, make_optimizer, train
 
 __version__ = "0.1.0"

@@ -130,7 +130,7 @@ def check_cells(res) -> None:
 
 def facet_tables(res, x=None, y=None, facet=None) -> Facets:
     """The figure's numbers: one :class:`Panel` per combination of facet values, from the
-    cells table of ``res`` (a :class:`~jaxlab.sweep.SweepResult`). See :func:`choose`."""
+    cells table of ``res`` (a :class:`~jaxlab.results.SweepResult`). See :func:`choose`."""
     cfg = res.config
     check_cells(res)
     ax, ay, fac, pool = choose(cfg, x, y, facet)

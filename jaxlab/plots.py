@@ -2,17 +2,19 @@
 
 * :func:`success_heatmap`: success rate over two axes (a line with its 95% Wilson band for one);
 * :func:`steps_heatmap`: median steps to stop, same layout;
-* :func:`draw_boundaries`: decision boundaries of the restarts stored at sweep time
-  (:mod:`jaxlab.boundaries`); :func:`boundary_atlas` replays other cells on request;
-* :func:`basin_map`: which minimiser each start point reaches, per learning rate (objectives);
-* :func:`format_rate`: how rates and their bounds are written.
+* :func:`draw_all`: those two, then the problem's own figures (``Problem.figures``);
+* :func:`format_rate`: how rates and their bounds are written;
+* :func:`new_figure`, :func:`save`, :func:`describe`, :func:`format_value`, :func:`say`: the
+  helpers a problem's figures are built on (the built-in problems' figures are in
+  :mod:`jaxlab.problems`).
 
 Every axis not mapped is a facet: one panel (or line) per value, each with its own best cell
 (:mod:`jaxlab.facets`); axes are pooled only when asked (``facet=``), and the figure says so.
 Figures are built on :class:`matplotlib.figure.Figure` with the Agg canvas, never through
 ``pyplot``: no backend is switched and no figure is registered globally, so nothing leaks into a
 notebook or a long-running process. PNGs are written atomically (:func:`jaxlab.rundir.atomic_write`).
-Nothing here compiles or trains, except :func:`boundary_atlas` for cells that were not stored.
+This module reads results (:mod:`jaxlab.results`) only: it names no problem, and compiles and
+trains nothing.
 """
 
 from __future__ import annotations
@@ -26,24 +28,25 @@ from pathlib import Path
 import numpy as np
 from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.colors import BoundaryNorm, ListedColormap
 from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
-from matplotlib.patches import Patch, Rectangle
+from matplotlib.patches import Rectangle
 
 from jaxlab import aggregate as A
-from jaxlab import boundaries, rundir
-from jaxlab.descent import Status
+from jaxlab import rundir
 from jaxlab.errors import ConfigError
-from jaxlab.facets import TooManyPanels, check_cells, choose, facet_tables
+from jaxlab.facets import TooManyPanels, choose, facet_tables
+from jaxlab.results import load_run
 
 __all__ = [
-    "basin_map",
-    "boundary_atlas",
+    "NAN_GREY",
+    "describe",
     "draw_all",
-    "draw_boundaries",
     "format_rate",
+    "format_value",
     "main_plot",
+    "new_figure",
+    "save",
+    "say",
     "steps_heatmap",
     "success_heatmap",
 ]
@@ -62,7 +65,7 @@ _LABELS = {
     "x1": "start x1",
     "x2": "start x2",
 }
-_NAN_GREY = "#c8c8c8"
+NAN_GREY = "#c8c8c8"
 
 
 # --- numbers -------------------------------------------------------------------------------
@@ -93,13 +96,16 @@ def _rate_ci_text(r, lo, hi) -> str:
 
 
 # --- saving and describing ------------------------------------------------------------------
-def _new_figure(w: float, h: float) -> Figure:
+def new_figure(w: float, h: float) -> Figure:
+    """A ``w`` x ``h`` inch figure on the Agg canvas (constrained layout, 110 dpi), never
+    registered with ``pyplot``."""
     fig = Figure(figsize=(w, h), dpi=110, layout="constrained")
     FigureCanvasAgg(fig)
     return fig
 
 
-def _save(fig: Figure, path) -> str:
+def save(fig: Figure, path) -> str:
+    """Write ``fig`` to ``path`` as a PNG, atomically, and free it; returns the path."""
     buf = io.BytesIO()
     engine = fig.get_layout_engine()
     if engine is not None:  # lay out once, then draw once (savefig would draw twice)
@@ -112,10 +118,12 @@ def _save(fig: Figure, path) -> str:
 
 
 def say(message: str) -> None:
+    """One line on stderr (e.g. why a figure was not drawn and how to get it)."""
     sys.stderr.write(f"jaxlab: {message}\n")
 
 
-def _fmt(v) -> str:
+def format_value(v) -> str:
+    """A setting's value as figures write it: ``2-2-1`` for a tuple, 3 significant digits."""
     if isinstance(v, tuple):
         return "-".join(map(str, v))
     if isinstance(v, float | np.floating):
@@ -124,17 +132,18 @@ def _fmt(v) -> str:
 
 
 def _values_text(cfg, name: str) -> str:
-    return ", ".join(_fmt(v) for v in cfg.setting(name).values)
+    return ", ".join(format_value(v) for v in cfg.setting(name).values)
 
 
 def _problem(cfg) -> str:
-    """What was swept, in the problem's words (``network 2-2-1 on dataset lab``)."""
+    """What was swept, in the problem's words (``Problem.describe``; else its name)."""
     p = cfg.problem_obj
     return p.describe(cfg) if p.describe is not None else f"problem {cfg.problem_label}"
 
 
-def _describe(cfg) -> str:
-    """One line saying what every cell ran: the problem, restarts, success rule, budget."""
+def describe(cfg) -> str:
+    """One line saying what every cell ran: the problem, restarts, success rule, budget (for a
+    figure's title)."""
     p = cfg.problem_obj
     opt = _values_text(cfg, "optimizer")
     steps = _values_text(cfg, "max_steps")
@@ -162,8 +171,8 @@ def _describe(cfg) -> str:
 
 def _values_short(values) -> str:
     if len(values) <= 6:
-        return ", ".join(_fmt(v) for v in values)
-    return f"{len(values)} values, {_fmt(values[0])} .. {_fmt(values[-1])}"
+        return ", ".join(format_value(v) for v in values)
+    return f"{len(values)} values, {format_value(values[0])} .. {format_value(values[-1])}"
 
 
 def _wrap(text: str, width_in: float, fontsize: float = 8, char_em: float = 0.55) -> str:
@@ -183,7 +192,7 @@ def _ticks(ax, which: str, axis, label: bool = True) -> None:
     n = len(axis.values)
     step = max(1, math.ceil(n / MAX_TICKS))
     idx = np.arange(0, n, step)
-    labels = [_fmt(axis.values[i]) for i in idx]
+    labels = [format_value(axis.values[i]) for i in idx]
     if which == "x":
         ax.set_xticks(idx, labels, rotation=45 if n > 6 else 0, ha="right" if n > 6 else "center")
         if label:
@@ -202,14 +211,14 @@ def _text_colour(cmap, norm, v) -> str:
 
 
 def _where_text(panel) -> str:
-    return ", ".join(f"{n} {_fmt(v)}" for n, v in panel.where)
+    return ", ".join(f"{n} {format_value(v)}" for n, v in panel.where)
 
 
 def _best_text(f, panel, mark: str = "red box") -> str:
     if panel.best is None:
         return "no runs"
     mapped = [a for a in (f.x, f.y) if a is not None]
-    where = ", ".join(f"{a.name} {_fmt(a.values[i])}" for a, i in zip(mapped, panel.best))
+    where = ", ".join(f"{a.name} {format_value(a.values[i])}" for a, i in zip(mapped, panel.best))
     r, lo, hi = (getattr(panel, c)[panel.best] for c in ("rate", "lo", "hi"))
     return f"best ({mark}): {where or 'the only cell'}: {_rate_ci_text(r, lo, hi)}"
 
@@ -244,22 +253,22 @@ def _draw(res, path, x, y, facet, kind: str) -> str:
         title = f"Median steps to stop, all restarts ({A.steps_note(max_steps)})"
         cmap, vmax = colormaps["YlGnBu"], float(max_steps)
         clabel = f"median steps (max_steps {max_steps})"
-    cmap = cmap.with_extremes(bad=_NAN_GREY)
-    note = _describe(cfg) + _facet_note(f, cfg)
+    cmap = cmap.with_extremes(bad=NAN_GREY)
+    note = describe(cfg) + _facet_note(f, cfg)
     if f.y is None:
         fig = _lines(f, kind, vmax, clabel, note)
     else:
         fig = _maps(f, kind, cmap, vmax, clabel, note)
     head = _wrap(f"{title}: {_problem(cfg)}, sweep '{cfg.name}'", fig.get_figwidth(), 12, 0.6)
     fig.suptitle(head, fontsize=12, fontweight="bold")
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def _body(w: float, h: float, note: str):
     """A figure ``w`` inches wide, ``h`` for its panels plus the note's lines; returns the
     figure and the sub-figure the panels go in (the note is its title)."""
     text = _wrap(note, w)
-    fig = _new_figure(w, h + 0.6 + 0.16 * (text.count("\n") + 1))
+    fig = new_figure(w, h + 0.6 + 0.16 * (text.count("\n") + 1))
     body = fig.subfigures(1, 1)
     body.suptitle(text, fontsize=8, x=0.01, ha="left")
     return fig, body
@@ -392,7 +401,7 @@ def _line(ax, axis, panel, kind: str, max_steps: float, colour, label, first: bo
         vals = axis.values
         numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in vals)
         xs = np.asarray(vals, np.float64) if numeric else np.arange(len(vals), dtype=np.float64)
-        labels = [_fmt(v) for v in vals]
+        labels = [format_value(v) for v in vals]
     ys = np.asarray(panel.rate if kind == "success" else panel.steps, np.float64).reshape(-1)
     if kind == "success":
         lo, hi = panel.lo.reshape(-1), panel.hi.reshape(-1)
@@ -444,245 +453,13 @@ def steps_heatmap(res, path, x: str | None = None, y: str | None = None, facet=N
     return _draw(res, path, x, y, facet, "steps")
 
 
-# --- decision boundaries ---------------------------------------------------------------------
-def boundary_atlas(res, path, cells=None, k: int = 3) -> str:
-    """Decision boundaries of up to ``k`` successful and ``k`` failed restarts for a few cells
-    (indices or dicts of axis values; default: the best cell and the one nearest the lab's
-    lr = 1, scale = 1, else the worst). Drawn from the run directory's ``boundaries.npz`` when
-    it holds them; otherwise the restarts are replayed from their keys here
-    (:func:`jaxlab.boundaries.compute`, which compiles). Network sweeps only."""
-    cfg = res.config
-    if not {"dataset", "widths"} <= set(cfg.relevant_settings()):
-        raise ConfigError("problem", "decision boundaries are drawn for network sweeps only")
-    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-        raise ConfigError("k", f"expected an integer >= 1, got {k!r}")
-    check_cells(res)
-    if cells is None:
-        want = boundaries.default_cells(res)
-    else:
-        want = [boundaries.cell_index(res, c) for c in cells]
-    stored = None
-    if res.run_dir is not None:
-        try:
-            stored = boundaries.load(res.run_dir, cfg)
-        except ConfigError:
-            stored = None
-    if stored is not None and stored.covers(want, k):
-        data = stored.subset(want, k)
-    else:
-        data = boundaries.compute(res, want, k)
-    return draw_boundaries(res, data, path)
-
-
-def draw_boundaries(res, data, path) -> str:
-    """Draw stored decision boundaries (a :class:`jaxlab.boundaries.Boundaries`): a row per
-    cell, its ``k`` successful (left) and ``k`` failed (right) restarts, each panel the
-    predicted probability on the lab's 101 x 101 grid over [-2, 2]^2 (blue 0, white 0.5, red 1),
-    the 0.5 contour and the data points by class. Compiles and trains nothing."""
-    from jaxlab.datasets import get_dataset
-
-    cfg = res.config
-    k = int(data.k)
-    rows = []
-    for c, source in zip(data.cells.tolist(), data.source.tolist()):
-        mine = data.cell == c
-        rows.append(
-            (c, np.flatnonzero(mine & data.success), np.flatnonzero(mine & ~data.success), source)
-        )
-    side = data.prob.shape[-1]
-    extent = tuple(float(e) for e in data.extent)
-    fig = _new_figure(2.3 * 2 * k + 1.2, 2.5 * max(1, len(rows)) + 1.3)
-    axs = fig.subplots(max(1, len(rows)), 2 * k, squeeze=False, sharex=True, sharey=True)
-    cmap = colormaps["bwr"]
-    im = None
-    for row, (c, succ, fail, source) in enumerate(rows):
-        for col in range(2 * k):
-            ax = axs[row, col]
-            ax.set_aspect("equal")
-            group, j = (succ, col) if col < k else (fail, col - k)
-            if j >= len(group):
-                what = "successful" if col < k else "failed"
-                ax.text(
-                    0, 0, f"no {what}\nrestart\n({source})", ha="center", va="center", fontsize=8
-                )
-                ax.set_xlim(extent[0], extent[1])
-                ax.set_ylim(extent[2], extent[3])
-                continue
-            r = int(group[j])
-            prob = np.asarray(data.prob[r], np.float64)
-            im = ax.imshow(
-                prob, origin="lower", extent=extent, cmap=cmap, vmin=0, vmax=1,
-                interpolation="nearest",
-            )  # fmt: skip
-            if np.nanmin(prob) < 0.5 < np.nanmax(prob):
-                ax.contour(
-                    np.linspace(extent[0], extent[1], side), np.linspace(extent[2], extent[3], side),
-                    prob, levels=[0.5], colors="k", linewidths=0.8,
-                )  # fmt: skip
-            points = get_dataset(str(data.dataset[r]))
-            for cls, mk, colour in ((1, "^", "red"), (0, "o", "blue")):
-                pts = np.asarray(points.x)[np.asarray(points.y) == cls]
-                ax.plot(pts[:, 0], pts[:, 1], mk, color=colour, mec="black", ms=7, ls="none")
-            status = Status(int(data.status[r])).name.lower().replace("_", " ")
-            mark = "success" if col < k else "failure"
-            ax.set_title(
-                f"lr {data.lr[r]:.3g}, scale {data.scale[r]:.3g}\n"
-                f"loss {data.loss[r]:.3g}, {status} ({mark})",
-                fontsize=8,
-                color="darkgreen" if col < k else "darkred",
-            )
-        rate = float(res.cells["success_rate"][c])
-        at = np.unravel_index(c, [len(a.values) for a in cfg.axes]) if cfg.axes else ()
-        where = ", ".join(f"{a.name} {_fmt(a.values[i])}" for a, i in zip(cfg.axes, at))
-        axs[row, 0].set_ylabel(
-            f"cell {c}: {where or 'the only cell'}\nrate {format_rate(rate)}\nx2", fontsize=8
-        )
-    for ax in axs[-1]:
-        ax.set_xlabel("x1")
-    if im is not None:
-        fig.colorbar(im, ax=axs, label="predicted P(class 1)", shrink=0.8)
-    handles = [
-        Line2D([], [], marker="^", color="red", mec="black", ls="none", label="class 1"),
-        Line2D([], [], marker="o", color="blue", mec="black", ls="none", label="class 0"),
-        Line2D([], [], color="black", lw=0.8, label="P = 0.5"),
-    ]
-    fig.legend(handles=handles, loc="outside lower center", ncols=3, fontsize=8)
-    fig.suptitle(
-        f"Decision boundaries: {k} successful (left) and {k} failed (right) restarts per row, "
-        f"replayed from their keys when the sweep finished\n" + _describe(cfg),
-        fontsize=9,
-    )
-    return _save(fig, path)
-
-
-# --- basins of attraction --------------------------------------------------------------------
-def _edges(values) -> np.ndarray:
-    v = np.asarray(values, np.float64)
-    if len(v) == 1:
-        return np.array([v[0] - 0.5, v[0] + 0.5])
-    mid = (v[1:] + v[:-1]) / 2
-    return np.concatenate([[2 * v[0] - mid[0]], mid, [2 * v[-1] - mid[-1]]])
-
-
-def basin_map(res, path, max_panels: int = 6) -> str:
-    """For each learning rate (up to ``max_panels``, chosen evenly; other axes likewise), colour
-    each start point ``(x1, x2)`` by the known minimiser its final point lies nearest to (within
-    1% of the plotting box), grey if none, black if diverged; contours of ``f`` underneath.
-    Needs an objective sweep with per-run records (``keep_runs``) and ``x1``, ``x2`` as axes."""
-    from jaxlab.objectives import get_objective
-
-    cfg = res.config
-    names = [a.name for a in cfg.axes]
-    if "objective" not in cfg.relevant_settings():
-        raise ConfigError("problem", "basin maps are drawn for objective sweeps only")
-    if not res.runs:
-        raise ConfigError("keep_runs", "basin maps need per-run records; rerun with keep_runs")
-    if "x1" not in names or "x2" not in names:
-        raise ConfigError(
-            "x1", "basin maps need x1 and x2 as axes (random start points are not stored)"
-        )
-    if len(cfg.setting("objective").values) != 1:
-        raise ConfigError("objective", "basin maps are drawn for one objective at a time")
-    obj = get_objective(cfg.setting("objective").values[0])
-    mins = np.asarray(obj.all_minimizers, np.float64)
-    (a1, b1), (a2, b2) = obj.box
-    tol = 0.01 * max(b1 - a1, b2 - a2)
-    runs = res.runs
-    fin = np.stack([np.asarray(runs["x1_final"], float), np.asarray(runs["x2_final"], float)], 1)
-    d = np.linalg.norm(fin[:, None, :] - mins[None], axis=-1)
-    near = np.argmin(d, axis=1)
-    cat = np.where(np.min(d, axis=1) <= tol, near, len(mins))  # len(mins): "none"
-    cat = np.where(np.asarray(runs["status"]) == Status.DIVERGED, len(mins) + 1, cat)
-    shape = [len(a.values) for a in cfg.axes]
-    n_cells = math.prod(shape)
-    # One category per cell: the most common among its restarts.
-    counts = np.zeros((n_cells, len(mins) + 2), np.int64)
-    np.add.at(counts, (np.asarray(runs["cell"], np.int64), cat), 1)
-    cell_cat = np.where(counts.sum(1) > 0, counts.argmax(1), -1).reshape(shape)
-    ix1, ix2 = names.index("x1"), names.index("x2")
-    others = [i for i in range(len(shape)) if i not in (ix1, ix2)]
-    combos = list(np.ndindex(*[shape[i] for i in others])) or [()]
-    if len(combos) > max_panels:
-        picks = np.unique(np.linspace(0, len(combos) - 1, max_panels).round().astype(int))
-        combos = [combos[int(i)] for i in picks]
-    colours = [colormaps["tab10"](i % 10) for i in range(len(mins))] + [_NAN_GREY, "black"]
-    cmap = ListedColormap(colours).with_extremes(bad="white")
-    norm = BoundaryNorm(np.arange(len(colours) + 1) - 0.5, len(colours))
-    x1v, x2v = cfg.setting("x1").values, cfg.setting("x2").values
-    s1 = np.linspace(min(x1v[0], a1), max(x1v[-1], b1), 200)
-    s2 = np.linspace(min(x2v[0], a2), max(x2v[-1], b2), 200)
-    g1, g2 = np.meshgrid(s1, s2)
-    f = np.asarray(obj.value(np.stack([g1, g2], -1)), np.float64) - obj.minimum
-    logf = np.log10(np.maximum(f, 1e-6))
-    ncol = min(3, len(combos))
-    nrow = math.ceil(len(combos) / ncol)
-    fig = _new_figure(4.2 * ncol + 1.5, 4.0 * nrow + 2.0)
-    axs = fig.subplots(nrow, ncol, squeeze=False)
-    for p, combo in enumerate(combos):
-        ax = axs.flat[p]
-        sl = [slice(None)] * len(shape)
-        for i, v in zip(others, combo):
-            sl[i] = v
-        Z = cell_cat[tuple(sl)]
-        if ix1 > ix2:
-            Z = Z.T  # now Z[i1, i2]
-        ax.pcolormesh(
-            _edges(x1v), _edges(x2v), np.ma.masked_less(Z.T, 0), cmap=cmap, norm=norm, alpha=0.85
-        )
-        ax.contour(g1, g2, logf, levels=12, colors="k", linewidths=0.4, alpha=0.5)
-        for j, (m1, m2) in enumerate(mins):
-            ax.plot(m1, m2, "*", color=colours[j], mec="black", ms=14, ls="none")
-        ax.set_xlim(s1[0], s1[-1])
-        ax.set_ylim(s2[0], s2[-1])
-        ax.set_aspect("equal")
-        ax.set_xlabel("start x1")
-        ax.set_ylabel("start x2")
-        valid = Z[Z >= 0]
-        reached = np.mean(valid < len(mins)) if valid.size else math.nan
-        label = ", ".join(
-            f"{cfg.axes[i].name} {_fmt(cfg.axes[i].values[v])}" for i, v in zip(others, combo)
-        )
-        ax.set_title(
-            f"{label or 'all runs'}\n{reached:.0%} of starts reach a minimiser", fontsize=9
-        )
-    for ax in list(axs.flat)[len(combos) :]:
-        ax.set_visible(False)
-    n_global = len(obj.minimizers)
-    handles = [
-        Patch(
-            color=colours[j],
-            label=f"({m[0]:.2f}, {m[1]:.2f}) {'global' if j < n_global else 'local'}",
-        )
-        for j, m in enumerate(mins)
-    ] + [
-        Patch(color=_NAN_GREY, label=f"no minimiser within {tol:g}"),
-        Patch(color="black", label="diverged"),
-    ]
-    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4), fontsize=8)
-    fig.suptitle(
-        f"Basins of attraction of {obj.name}: colour = minimiser the run from (x1, x2) ends at "
-        f"(stars; contours of log10(f - f_min))\n" + _describe(cfg),
-        fontsize=9,
-    )
-    return _save(fig, path)
-
-
 # --- everything ------------------------------------------------------------------------------
-def draw_basins(res, path) -> str | None:
-    """The objective problem's figure: :func:`basin_map` where it applies (one objective,
-    per-run records, ``x1`` and ``x2`` as axes); None otherwise."""
-    cfg = res.config
-    names = {a.name for a in cfg.axes}
-    if not res.runs or not {"x1", "x2"} <= names or len(cfg.setting("objective").values) != 1:
-        return None
-    return basin_map(res, path)
-
-
 def draw_all(res, x: str | None = None, y: str | None = None, facet=None) -> list[str]:
-    """Draw every figure that applies into ``res.run_dir`` from its files; return the names
-    written. Compiles and trains nothing: decision boundaries come from ``boundaries.npz``.
-    A figure that cannot be drawn (too many facet panels, boundaries not stored) is skipped
-    with one line on stderr saying how to get it."""
+    """Draw every figure that applies into ``res.run_dir`` from its files: the success and
+    steps maps, then the problem's own ``figures`` (what they need beyond the tables was stored
+    by its ``prepare`` when the sweep finished); return the names written. Compiles and trains
+    nothing. A figure that cannot be drawn (too many facet panels, a problem's file missing) is
+    skipped with one line on stderr saying how to get it."""
     if res.run_dir is None:
         raise ConfigError("run_dir", "this sweep has no run directory to draw into")
     d = Path(res.run_dir)
@@ -703,8 +480,6 @@ def draw_all(res, x: str | None = None, y: str | None = None, facet=None) -> lis
 def main_plot(run_dir, x: str | None = None, y: str | None = None, facet=None) -> int:
     """``jaxlab plot RUN_DIR [--x NAME] [--y NAME] [--facet NAME,...]``: redraw a finished run's
     figures from its files (nothing is compiled, trained or recomputed)."""
-    from jaxlab.sweep import load_run
-
     res = load_run(run_dir)
     choose(res.config, x, y, facet)  # bad names or too many panels: one line, nothing drawn
     for name in draw_all(res, x, y, facet):

@@ -247,7 +247,7 @@ def _numbers(table: dict, name: str, dtype) -> np.ndarray:
 
 def _axis_values(cfg: SweepConfig, table: dict, cell: np.ndarray) -> dict:
     """Check the axis columns' text against the config's grid; return them typed as written."""
-    from jaxlab.sweep import _axis_columns, _fmt  # the writer's own formatting
+    from jaxlab.results import _axis_columns, _fmt  # the writer's own formatting
 
     out = {}
     uniq, inv = np.unique(cell, return_inverse=True)
@@ -351,7 +351,7 @@ def _check_runs(data: bytes, seen: dict) -> dict:
 
 
 def _check_boundaries(data: bytes, seen: dict):
-    from jaxlab.boundaries import Boundaries
+    from jaxlab.problems.boundaries import Boundaries
 
     z = _npz(data)
     missing = [f for f in Boundaries._fields if f not in z]
@@ -360,7 +360,7 @@ def _check_boundaries(data: bytes, seen: dict):
     cfg = seen["config.toml"]
     if str(z["config_hash"]) != config_hash(cfg):
         raise Damaged("belongs to another sweep (its config hash differs from config.toml's)")
-    return None  # read by jaxlab.boundaries.load when the figure is drawn
+    return None  # read by jaxlab.problems.boundaries.load when the figure is drawn
 
 
 _DROP = "delete it: `jaxlab plot {d}` then draws the other figures and says how to recompute it"

@@ -21,6 +21,7 @@ from jaxlab import boundaries, cli, plots
 from jaxlab.config import SweepConfig
 from jaxlab.errors import ConfigError
 from jaxlab.facets import TooManyPanels, facet_tables
+from jaxlab.problems import network_figures
 from jaxlab.sweep import SweepResult, load_run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -166,7 +167,7 @@ def test_atlas_from_python_uses_the_stored_restarts(run_copy, monkeypatch, tmp_p
     stored = boundaries.load(run_copy, res.config)
     first = int(stored.cells[0])
     with nothing_compiled_or_trained(monkeypatch):  # a stored cell, a smaller k: no replay
-        plots.boundary_atlas(res, tmp_path / "b.png", cells=[first], k=2)
+        network_figures.boundary_atlas(res, tmp_path / "b.png", cells=[first], k=2)
     assert (tmp_path / "b.png").read_bytes()[:8] == PNG
     monkeypatch.undo()
     # The stored subset is what a replay for that cell and k chooses, with the same outcomes.
@@ -204,7 +205,7 @@ def _captured(monkeypatch):
     from matplotlib.text import Text
 
     seen = []
-    save = plots._save
+    save = plots.save
 
     def spy(fig, path):
         seen.append(
@@ -212,7 +213,7 @@ def _captured(monkeypatch):
         )
         return save(fig, path)
 
-    monkeypatch.setattr(plots, "_save", spy)
+    monkeypatch.setattr(plots, "save", spy)
     return seen
 
 

@@ -9,6 +9,7 @@ from jaxlab import plots
 from jaxlab.config import SweepConfig
 from jaxlab.errors import ConfigError
 from jaxlab.facets import facet_tables
+from jaxlab.problems import network_figures, objective_figures
 from jaxlab.sweep import SweepResult, run_sweep
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -145,15 +146,15 @@ def test_odd_tables_do_not_crash(tmp_path, case):
 def test_boundaries_replay_when_runs_were_not_kept(tmp_path):
     cfg = SweepConfig(n_runs=4).with_settings(lr=[1.0, 3.0], scale=1.0)
     res = fake(cfg, [4, 4], [1, 2])
-    plots.boundary_atlas(res, tmp_path / "b.png", cells=[{"lr": 3.0}], k=1)
+    network_figures.boundary_atlas(res, tmp_path / "b.png", cells=[{"lr": 3.0}], k=1)
     assert_png(tmp_path / "b.png")
 
 
 def test_figures_check_the_problem(net_run, obj_run, tmp_path):
     with pytest.raises(ConfigError, match="network sweeps only"):
-        plots.boundary_atlas(obj_run, tmp_path / "b.png")
+        network_figures.boundary_atlas(obj_run, tmp_path / "b.png")
     with pytest.raises(ConfigError, match="objective sweeps only"):
-        plots.basin_map(net_run, tmp_path / "b.png")
+        objective_figures.basin_map(net_run, tmp_path / "b.png")
 
 
 def test_quadratic_preset_draws_its_basins(tmp_path):

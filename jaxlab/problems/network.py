@@ -4,7 +4,8 @@ kernel where it fits (:mod:`jaxlab.unrolled`: data points and units as ``(R,)`` 
 
 Settings: static ``dataset``, ``widths``, ``loss``; traced ``lr``, ``scale`` (weights and
 biases ~ N(0, scale^2)), ``momentum``. Its figure is the decision-boundary atlas, from restarts
-replayed when the sweep finishes (:mod:`jaxlab.boundaries`).
+replayed when the sweep finishes (:mod:`jaxlab.problems.boundaries`), drawn by
+:mod:`jaxlab.problems.network_figures`.
 """
 
 from __future__ import annotations
@@ -102,7 +103,7 @@ def network(kernel: str = "auto") -> Problem:
     def grad(params, s):
         return jax.value_and_grad(_loss_fn(kernel, s, "manual"))(params)
 
-    from jaxlab import boundaries  # the problem's own figure and what it stores
+    from jaxlab.problems import boundaries  # what the problem stores for its figure
 
     return Problem(
         init=init,
@@ -123,10 +124,16 @@ def network(kernel: str = "auto") -> Problem:
         },
         digests={"dataset": dataset_digest},
         prepare=boundaries.store,
-        figures={"boundaries.png": boundaries.draw},
+        figures={"boundaries.png": _draw_boundaries},
         describe=_describe,
         name="network",
     )
+
+
+def _draw_boundaries(res, path):
+    from jaxlab.problems import network_figures  # matplotlib only once a figure is drawn
+
+    return network_figures.draw(res, path)
 
 
 def _describe(cfg) -> str:

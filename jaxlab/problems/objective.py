@@ -5,7 +5,8 @@ points.
 Settings: static ``objective``; traced ``lr``, ``momentum``, ``x1``, ``x2`` (a start
 coordinate; NaN, the default, draws it uniformly in the objective's box). Reported losses are
 gaps ``f - f_min``; each run's final point is recorded (``x1_final``, ``x2_final``). Its figure
-is the basin map (which minimiser each start point reaches), for sweeps with start-point axes.
+is the basin map (which minimiser each start point reaches), for sweeps with start-point axes
+(:mod:`jaxlab.problems.objective_figures`).
 """
 
 from __future__ import annotations
@@ -47,8 +48,6 @@ def objective() -> Problem:
     def grad(x, s):
         return jax.value_and_grad(get_objective(s["objective"]).fn("manual"))(x)
 
-    from jaxlab import plots
-
     return Problem(
         init=init,
         loss=loss,
@@ -62,9 +61,15 @@ def objective() -> Problem:
             "x1": (_finite_or_nan, "finite numbers (nan: random in the box)"),
             "x2": (_finite_or_nan, "finite numbers (nan: random in the box)"),
         },
-        figures={"basins.png": plots.draw_basins},
+        figures={"basins.png": _draw_basins},
         describe=lambda cfg: (
             "objective " + ", ".join(str(v) for v in cfg.setting("objective").values)
         ),
         name="objective",
     )
+
+
+def _draw_basins(res, path):
+    from jaxlab.problems import objective_figures  # matplotlib only once a figure is drawn
+
+    return objective_figures.draw_basins(res, path)
