@@ -47,17 +47,21 @@ def init(key, s):
 
 
 def predict(params, x):
-    """Prediction at points ``x`` (n,) -> (n,)."""
-    h = jnp.tanh(x[:, None] * params["W"] + params["b"])  # (n, width)
-    return h @ params["v"] + params["c"]
+    """The network's prediction at one point ``x`` (a scalar); ``vmap`` maps it over data."""
+    return jnp.tanh(x * params["W"] + params["b"]) @ params["v"] + params["c"]
+
+
+def errors(params):
+    """Prediction minus target at every data point: (n,)."""
+    return jax.vmap(predict, (None, 0))(params, X) - Y
 
 
 def loss(params, s):
-    return jnp.mean((predict(params, X) - Y) ** 2)
+    return jnp.mean(errors(params) ** 2)
 
 
 def metrics(params, s):
-    err = predict(params, X) - Y
+    err = errors(params)
     return {
         "r2": 1.0 - jnp.mean(err**2) / VAR,
         "within": jnp.mean(jnp.abs(err) < WITHIN),
