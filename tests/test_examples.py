@@ -112,3 +112,13 @@ def test_jaxlab_never_imports_equinox():
     for path in (ROOT / "jaxlab").rglob("*.py"):
         text = path.read_text()
         assert "import equinox" not in text and "from equinox" not in text, path
+
+
+def test_gradcheck_config(capsys):
+    """``jaxlab gradcheck --config``: the config's problem at each of its static settings."""
+    from jaxlab.gradcheck import main
+
+    assert main(["--config", str(EXAMPLES / "regression" / "regression.toml"), "--n", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "problem regression width=4 " in out and "problem regression width=16 " in out
+    assert out.rstrip().endswith("2/2 checks passed - PASS")
