@@ -355,7 +355,8 @@ def config_checks(path: str, n: int = 1000, seed: int = 0) -> list[CheckRecord]:
         settings = {**dict(zip((a.name for a in static), values)), **traced}
         report = check_problem(problem, settings, n=n, seed=seed)
         label = " ".join(f"{a.name}={v}" for a, v in zip(static, values))
-        check = f"{report.check} {label}".rstrip()
+        named = problem.name if problem.name != "problem" else cfg.problem_label
+        check = f"problem {named} {label}".rstrip()
         out += [CheckRecord(check, r.pair, r.error, r.n) for r in report.records()]
     return out
 
