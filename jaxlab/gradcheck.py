@@ -329,8 +329,41 @@ def run_all(n: int = 1000, seed: int = 0) -> list[CheckRecord]:
     )
 
 
+def config_checks(path: str, n: int = 1000, seed: int = 0) -> list[CheckRecord]:
+    """The problem of the sweep config ``path`` (a TOML file, as ``jaxlab sweep --config``
+    reads it) checked by :func:`jaxlab.testing.check_problem` at each combination of its static
+    settings, its traced settings at their first value."""
+    import itertools
+    from pathlib import Path
+
+    from jaxlab.config import from_toml
+
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError("config", f"no such file: {file}")
+    try:
+        text = file.read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError("config", f"cannot read {file}: {e}") from None
+    cfg = from_toml(text, path=str(file.resolve().parent))
+    problem = cfg.problem_obj
+    own = {**dict(problem.static), **dict(problem.traced)}
+    static = [a for a in cfg.settings if not a.traced and a.name in own]
+    traced = {a.name: a.values[0] for a in cfg.settings if a.traced and a.name in own}
+    out = []
+    for values in itertools.product(*(a.values for a in static)):
+        settings = {**dict(zip((a.name for a in static), values)), **traced}
+        report = check_problem(problem, settings, n=n, seed=seed)
+        label = " ".join(f"{a.name}={v}" for a, v in zip(static, values))
+        named = problem.name if problem.name != "problem" else cfg.problem_label
+        check = f"problem {named} {label}".rstrip()
+        out += [CheckRecord(check, r.pair, r.error, r.n) for r in report.records()]
+    return out
+
+
 def main(argv=None) -> int:
-    """``jaxlab gradcheck``: run every check, print the table, exit 0 iff all pass."""
+    """``jaxlab gradcheck``: run every check (or, with ``--config``, those of the config's
+    problem), print the table, exit 0 iff all pass."""
     jax.config.update("jax_enable_x64", True)
     parser = argparse.ArgumentParser(
         prog="jaxlab gradcheck",
@@ -340,13 +373,22 @@ def main(argv=None) -> int:
     parser.add_argument("--tol-manual", type=float, default=TOL_MANUAL)
     parser.add_argument("--tol-fd", type=float, default=TOL_FD)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--config",
+        metavar="FILE.toml",
+        help="check the problem of this sweep config (your own problem) at each of its static "
+        "settings, instead of jaxlab's built-in checks",
+    )
     args = parser.parse_args(argv)
     if args.n < 1:
         parser.error("--n: expected an integer >= 1")
     for flag, v in (("--tol-manual", args.tol_manual), ("--tol-fd", args.tol_fd)):
         if not np.isfinite(v) or v <= 0:
             parser.error(f"{flag}: expected a finite number > 0, got {v!r}")
-    records = run_all(n=args.n, seed=args.seed)
+    if args.config:
+        records = config_checks(args.config, n=args.n, seed=args.seed)
+    else:
+        records = run_all(n=args.n, seed=args.seed)
     print(format_table(records, args.tol_manual, args.tol_fd))
     bad = failures(records, args.tol_manual, args.tol_fd)
     print(f"{len(records) - len(bad)}/{len(records)} checks passed" + ("" if bad else " - PASS"))
