@@ -246,11 +246,18 @@ def measure(R, method, dtypes, devices, repeats, seed, work_dir) -> list[dict]:
     and end-to-end run once, the dtypes in the given order in the first, third, ... round and
     reversed in the others, so that the machine's drift (10-30% within minutes on the project's
     machine) hits the dtypes alike and the float64 / float32 ratio compares runs side by side.
+
+    Up to R = 1e5 (``BIG_R``) one untimed run of each comes first. Above, first-call costs are
+    small beside a run, except the sweep's one-off compile of its boundary replay (seconds, left
+    out of its ``timings.compile_s``), which the first end-to-end round then includes.
     """
     runs = {d: _timed_runs(R, method, d, devices, seed, work_dir) for d in dtypes}
     if R <= BIG_R:
-        for engine, _, _ in runs.values():
-            engine()  # warm-up: first-call costs (transfers, allocations) are not throughput
+        # Warm-up: first-call costs (transfers, allocations; for the sweep, the compile of its
+        # boundary replay) are not throughput.
+        for engine, end_to_end, _ in runs.values():
+            engine()
+            end_to_end(-1)
     n = repeats if repeats is not None else (3 if R <= BIG_R else 1)
     t_eng = {d: [] for d in dtypes}
     t_e2e = {d: [] for d in dtypes}
