@@ -26,8 +26,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from jaxlab import throughput as tp
-from jaxlab.errors import ConfigError, check_choice
+try:
+    from jaxlab import throughput as tp
+    from jaxlab.errors import ConfigError, check_choice
+except ModuleNotFoundError as e:  # run from a checkout without jaxlab installed
+    if e.name != "jaxlab":
+        raise
+    sys.exit("benchmarks/bench.py: jaxlab is not importable; pip install -e . (or PYTHONPATH=.)")
 
 PROG = "benchmarks/bench.py"
 PEER_SCRIPTS = {"numpy": "numpy_batched.py", "seed_loop": "seed_loop.py", "torch": "torch_vmap.py"}

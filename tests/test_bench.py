@@ -176,6 +176,7 @@ def test_cli_exit_2(tmp_path, capsys):
     assert err.count("\n") == 1 and "python benchmarks/bench.py --peers" in err
 
 
+@pytest.mark.slow
 def test_commands_in_a_subprocess_with_default_jax_settings(tmp_path, env):
     """The user's path: ``python -m jaxlab bench`` (x64 off until it turns it on, one CPU device
     per core) and the harness run as a script from the repository root."""
