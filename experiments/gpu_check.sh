@@ -7,9 +7,11 @@ out=${1:-gpu_out}
 mkdir -p "$out"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$out/gpu.txt"
 python3 -c "import jax, jaxlib; print('jax', jax.__version__, jax.devices())" | tee -a "$out/gpu.txt"
-# Engine and end-to-end throughput at 1e6 .. 1e8 restarts, both gradient methods, both dtypes.
-python3 -m jaxlab bench --R 1000000 10000000 100000000 --methods autodiff manual \
-  --dtypes float32 float64 --repeats 1 --out "$out/bench" 2>&1 | tee "$out/bench.log"
+# Engine and end-to-end throughput at 1e6 .. 1e8 restarts, both gradient methods, both dtypes
+# (the harness of the source checkout: the same measurements as `jaxlab bench`, plus the png).
+python3 "$(dirname "$0")/../benchmarks/bench.py" --R 1000000 10000000 100000000 \
+  --methods autodiff manual --dtypes float32 float64 --repeats 1 --out "$out/bench" 2>&1 \
+  | tee "$out/bench.log"
 # The main job on the GPU, with 100x the restarts (9.9 million).
 python3 -m jaxlab sweep --n-runs 100000 --out "$out/sweep" --no-figures --quiet
 python3 -c "import json; m = json.load(open('$out/sweep/meta.json')); print('sweep', m['devices'], m['timings'])" | tee -a "$out/gpu.txt"

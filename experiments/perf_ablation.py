@@ -12,7 +12,6 @@ scale 1) for R restarts through the engine only (no files) and prints restart-st
 """
 
 import argparse
-import dataclasses
 import os
 import time
 
@@ -24,16 +23,20 @@ import numpy as np  # noqa: E402
 
 from jaxlab import engine  # noqa: E402
 from jaxlab.config import SweepConfig  # noqa: E402
+from jaxlab.problems import network  # noqa: E402
 
 
 def measure(R, kernel, n_devices, per_device, method, dtype, repeats):
     k = 1024
-    cfg = SweepConfig(n_runs=R // k, method=method, dtype=dtype, chunk_size=per_device * n_devices)
+    cfg = SweepConfig(
+        problem=network(kernel),  # the kernel is the problem's choice, not the engine's
+        n_runs=R // k,
+        method=method,
+        dtype=dtype,
+        chunk_size=per_device * n_devices,
+    )
     cfg = cfg.with_settings(lr={"log": [0.1, 3.0, k]}, scale=1.0, max_steps=100)
     plan = engine.make_plan(cfg, n_devices)
-    plan = dataclasses.replace(
-        plan, combos=tuple(dataclasses.replace(s, kernel=kernel) for s in plan.combos)
-    )
     devices = jax.local_devices()[:n_devices]
     engine.compile_all(plan, devices)
     times, rate = [], 0.0

@@ -378,13 +378,13 @@ def make_parser() -> argparse.ArgumentParser:
     sub.add_parser("gradcheck", help="three-way gradient checks in float64", add_help=False)
     sub.add_parser(
         "bench",
-        help="measure the engine's throughput (and the peers' with --peers)",
+        help="measure jaxlab's throughput (peers: python benchmarks/bench.py in a checkout)",
         add_help=False,
     )
     return p
 
 
-_PASS_THROUGH = {"bench": "jaxlab.bench", "gradcheck": "jaxlab.gradcheck"}
+_PASS_THROUGH = {"bench": "jaxlab.throughput", "gradcheck": "jaxlab.gradcheck"}
 
 
 def main(argv=None) -> int:

@@ -1,4 +1,4 @@
-"""``jaxlab bench``: restart-steps per second of the sweep engine on the lab's workload.
+"""``jaxlab bench``: restart-steps per second of jaxlab itself on the lab's workload.
 
 The workload is the one of the peer benchmarks (``shared/bench/README.md``): the 2-2-1 network,
 the 5-point dataset, the lab's loss, gradient descent with a constant learning rate for at most
@@ -15,7 +15,7 @@ success rates agree statistically, not restart by restart. When K does not divid
 restarts run and the figures count those.
 
 Figure of merit: restart-steps/s = R x max_steps / wall seconds, compile time excluded and
-reported apart. Two jaxlab figures per configuration:
+reported apart. Two figures per configuration:
 
 * ``engine``: :func:`jaxlab.engine.run_chunks` over every chunk, the host only adding the
   aggregates;
@@ -23,21 +23,20 @@ reported apart. Two jaxlab figures per configuration:
   checkpoint after every chunk, ``cells.csv``, ``meta.json``; no figures) minus its compile time.
 
 The ratio end-to-end / engine is the price of the sweep's bookkeeping (the target: >= 80% at
-R = 1e6). ``--peers`` runs the peer scripts in the same invocation and reports jaxlab / peer at the
-same R and dtype. Writes ``OUT/bench.json`` (machine, command line, every measurement, ratios,
-checks) and ``OUT/throughput.png``.
+R = 1e6). ``jaxlab bench`` prints the table and the checks and writes ``OUT/bench.json``. The
+comparison with the peer implementations (NumPy, PyTorch, the lab's loop) is not part of the
+package: from a source checkout, ``python benchmarks/bench.py --peers ...`` runs them beside these
+measurements, built from the functions here, and draws ``throughput.png``.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import math
 import os
 import platform
 import shlex
-import subprocess
 import sys
 import tempfile
 import time
@@ -47,7 +46,25 @@ import numpy as np
 
 from jaxlab.errors import ConfigError, check_choice
 
-__all__ = ["bench_config", "main", "measure_jaxlab", "peer_records", "find_peers_dir"]
+__all__ = [
+    "WORKLOAD",
+    "banner",
+    "bench_config",
+    "checks",
+    "devices_of",
+    "format_check",
+    "format_line",
+    "format_table",
+    "machine_info",
+    "main",
+    "make_out",
+    "measure",
+    "measure_all",
+    "parser",
+    "print_report",
+    "setup_jax",
+    "validate",
+]
 
 DEFAULT_R = (1_000, 10_000, 100_000, 1_000_000)
 QUICK_R = (1_000, 10_000)
@@ -55,11 +72,16 @@ MAX_STEPS = 100
 LR_MIN, LR_MAX = 0.1, 3.0
 MAX_LR_VALUES = 1000
 BIG_R = 100_000  # above this, one timed repeat (as the peers do)
-PEER_SCRIPTS = {"numpy": "numpy_batched.py", "seed_loop": "seed_loop.py", "torch": "torch_vmap.py"}
-SEED_LOOP_RUN = 1000  # seed_loop runs this many restarts and extrapolates beyond (0.014 M/s)
 E2E_TARGET = 0.8  # end-to-end / engine at R = 1e6
 F64_TARGET = 0.5  # float64 / float32 throughput ("within 2x")
-SUCCESS_TOL = 0.01  # |success rate(jaxlab) - success rate(peer)|
+PEERS_HINT = "python benchmarks/bench.py --peers ... from a source checkout"
+_PEER_OPTIONS = ("--peers", "--peer-dtypes", "--peers-dir", "--torch-python")
+WORKLOAD = {
+    "network": "2-2-1", "dataset": "lab", "loss": "lab", "optimizer": "gd",
+    "max_steps": MAX_STEPS, "lr": [LR_MIN, LR_MAX], "init": "N(0, 1)",
+    "approximation": "jaxlab: lr on a log grid of K = min(1000, R) values, R // K "
+    "restarts each (peers: log-uniform draws); jaxlab's own N(0, 1) draws",
+}  # fmt: skip
 
 
 class _Parser(argparse.ArgumentParser):
@@ -67,12 +89,14 @@ class _Parser(argparse.ArgumentParser):
         raise ConfigError("bench", message)
 
 
-def _parser() -> argparse.ArgumentParser:
+def parser(prog: str = "jaxlab bench", description: str | None = None) -> argparse.ArgumentParser:
+    """The options that measure jaxlab (``benchmarks/bench.py`` adds its peer options)."""
     p = _Parser(
-        prog="jaxlab bench",
-        description="Restart-steps/s of the sweep engine on the lab's workload (2-2-1 network, "
-        "GD, max_steps=100, lr log-spaced in [0.1, 3]), compile time apart; with --peers, the "
-        "peer implementations of shared/bench in the same run.",
+        prog=prog,
+        description=description
+        or "Restart-steps/s of jaxlab's sweep engine and of the whole sweep on the lab's workload "
+        "(2-2-1 network, GD, max_steps=100, lr log-spaced in [0.1, 3]), compile time apart. "
+        f"Peer comparisons (NumPy, PyTorch, the lab's loop): {PEERS_HINT}.",
     )
     p.add_argument("--R", type=int, nargs="+", help=f"restart counts (default {DEFAULT_R})")
     p.add_argument("--methods", nargs="+", default=["autodiff", "manual"])
@@ -85,21 +109,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--devices", type=int, help="local devices (default: all; CPU: one per core)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument(
-        "--peers",
-        nargs="*",
-        metavar="PEER",
-        help="also run the peers: numpy, seed_loop, torch (no names: all available)",
-    )
-    p.add_argument("--peer-dtypes", nargs="+", default=["float32"], help="dtypes of the peers")
-    p.add_argument("--peers-dir", help="folder of the peer scripts (default: ../shared/bench)")
-    p.add_argument("--torch-python", help="a python with torch for torch_vmap.py")
     p.add_argument("--out", default="bench_out", help="output folder (default bench_out)")
     p.add_argument("--quick", action="store_true", help="R = 1e3, 1e4 and one repeat (tests)")
     return p
 
 
-def _validate(args) -> None:
+def validate(args) -> None:
+    """Check and normalise the options of :func:`parser` in place (``ConfigError`` if bad)."""
     from jaxlab.config import DTYPES, MAX_RUNS
     from jaxlab.gradients import METHODS
 
@@ -117,13 +133,10 @@ def _validate(args) -> None:
         raise ConfigError("seed", f"expected an integer >= 0, got {args.seed}")
     args.methods = [check_choice("methods", m, METHODS) for m in dict.fromkeys(args.methods)]
     args.dtypes = [check_choice("dtypes", d, DTYPES) for d in dict.fromkeys(args.dtypes)]
-    args.peer_dtypes = [check_choice("peer-dtypes", d, DTYPES) for d in args.peer_dtypes]
-    if args.peers is not None:
-        args.peers = [check_choice("peers", p, PEER_SCRIPTS) for p in args.peers]
     args.R = sorted(set(args.R))
 
 
-def _setup_jax(args) -> None:
+def setup_jax(args) -> None:
     """x64 when asked for, and one CPU device per core, before JAX creates anything."""
     import jax
 
@@ -135,6 +148,15 @@ def _setup_jax(args) -> None:
         jax.config.update("jax_num_cpu_devices", args.devices or os.cpu_count() or 1)
     except RuntimeError:
         pass  # backend already initialised: use the devices it has
+
+
+def make_out(path: str) -> Path:
+    out = Path(path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError("out", f"cannot create directory {out}: {e.strerror}") from None
+    return out
 
 
 # --------------------------------------------------------------------------- measurements ----
@@ -217,18 +239,25 @@ def _timed_runs(R, method, dtype, devices, seed, work_dir):
     return engine, end_to_end, base
 
 
-def measure_jaxlab(R, method, dtypes, devices, repeats, seed, work_dir) -> list[dict]:
+def measure(R, method, dtypes, devices, repeats, seed, work_dir) -> list[dict]:
     """Engine-only and end-to-end records of one R and method, for each of ``dtypes``.
 
     ``repeats`` rounds (default 3 up to R = 1e5, 1 above); each round times every dtype's engine
     and end-to-end run once, the dtypes in the given order in the first, third, ... round and
     reversed in the others, so that the machine's drift (10-30% within minutes on the project's
     machine) hits the dtypes alike and the float64 / float32 ratio compares runs side by side.
+
+    Up to R = 1e5 (``BIG_R``) one untimed run of each comes first. Above, first-call costs are
+    small beside a run, except the sweep's one-off compile of its boundary replay (seconds, left
+    out of its ``timings.compile_s``), which the first end-to-end round then includes.
     """
     runs = {d: _timed_runs(R, method, d, devices, seed, work_dir) for d in dtypes}
     if R <= BIG_R:
-        for engine, _, _ in runs.values():
-            engine()  # warm-up: first-call costs (transfers, allocations) are not throughput
+        # Warm-up: first-call costs (transfers, allocations; for the sweep, the compile of its
+        # boundary replay) are not throughput.
+        for engine, end_to_end, _ in runs.values():
+            engine()
+            end_to_end(-1)
     n = repeats if repeats is not None else (3 if R <= BIG_R else 1)
     t_eng = {d: [] for d in dtypes}
     t_e2e = {d: [] for d in dtypes}
@@ -265,137 +294,36 @@ def measure_jaxlab(R, method, dtypes, devices, repeats, seed, work_dir) -> list[
     return out
 
 
-# ---------------------------------------------------------------------------------- peers ----
-def find_peers_dir(given: str | None) -> Path | None:
-    """The folder holding the peer scripts: ``given``, else ``../shared/bench`` from the current
-    folder, else ``shared/bench`` beside the repository that holds this package."""
-    import jaxlab
-
-    if given is not None:
-        cands = [Path(given)]
-    else:
-        here = Path(jaxlab.__file__).resolve()
-        cands = [Path.cwd() / "../shared/bench", Path.cwd() / "shared/bench",
-                 here.parents[2] / "shared/bench", here.parents[1] / "shared/bench"]  # fmt: skip
-    for c in cands:
-        if (c / PEER_SCRIPTS["numpy"]).is_file():
-            return c.resolve()
-    return None
-
-
-def _python_has(python: str, module: str) -> bool:
-    try:
-        r = subprocess.run([python, "-c", f"import {module}, numpy"], capture_output=True,
-                           timeout=120)  # fmt: skip
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return r.returncode == 0
-
-
-def _torch_python(args, explicit: bool) -> str | None:
-    if args.torch_python:
-        if not _python_has(args.torch_python, "torch"):
-            raise ConfigError("torch-python", f"{args.torch_python} cannot import torch and numpy")
-        return args.torch_python
-    if importlib.util.find_spec("torch") is not None:
-        return sys.executable
-    if explicit:
-        raise ConfigError("peers", "torch: no python with torch here; give --torch-python PATH")
-    return None
-
-
-def _peer_runs(args, peers_dir: Path, torch_python: str | None) -> list[tuple[str, list[str]]]:
-    """``(name, command line)`` of every peer run asked for."""
-    names = args.peers or list(PEER_SCRIPTS)
-    common = ["--seed", str(args.seed), "--save-losses", "0"]
-    repeats = ["--repeats", str(3 if args.repeats is None else args.repeats)]
-    runs = []
-    for name in names:
-        script = str(peers_dir / PEER_SCRIPTS[name])
-        if name == "numpy":
-            cmd = [sys.executable, script, "--R", *map(str, args.R), "--dtype", *args.peer_dtypes,
-                   "--variants", "chunked-2thr", *repeats, *common]  # fmt: skip
-            runs.append((name, cmd))
-        elif name == "seed_loop":  # its speed does not depend on R: run it once, at the least R
-            for dt in args.peer_dtypes:
-                cmd = [sys.executable, script, "--R", str(args.R[0]), "--dtype", dt,
-                       "--direct-max", str(SEED_LOOP_RUN), "--subsample", str(SEED_LOOP_RUN),
-                       "--repeats", "1", *common]  # fmt: skip
-                runs.append((name, cmd))
-        elif name == "torch" and torch_python is not None:
-            for dt in args.peer_dtypes:
-                cmd = [
-                    torch_python,
-                    script,
-                    "--R",
-                    *map(str, args.R),
-                    "--dtype",
-                    dt,
-                    *repeats,
-                    *common,
-                ]
-                runs.append((name, cmd))
-    return runs
-
-
-def peer_records(cmd: list[str], peers_dir: Path) -> tuple[list[dict], str | None]:
-    """Run one peer command (its ``--out`` a temporary folder); its records and an error."""
-    with tempfile.TemporaryDirectory(prefix="peer-") as tmp:
-        try:
-            r = subprocess.run([*cmd, "--out", tmp], cwd=peers_dir, capture_output=True, text=True)
-        except OSError as e:
-            return [], f"could not start: {e}"
-        path = Path(tmp) / "results.jsonl"
-        recs = [json.loads(s) for s in path.read_text().splitlines() if s] if path.exists() else []
-    if r.returncode != 0:
-        tail = (r.stderr or r.stdout).strip().splitlines()
-        return recs, f"exit {r.returncode}: {tail[-1] if tail else '(no output)'}"
-    return recs, None
+def measure_all(args, devices, work_dir) -> list[dict]:
+    """Every method and R of ``args`` (each record printed as it comes), in the table's order:
+    by dtype, then method, then R (engine before end-to-end)."""
+    records = []
+    for method in args.methods:
+        for R in args.R:
+            recs = measure(R, method, args.dtypes, devices, args.repeats, args.seed, work_dir)
+            for rec in recs:
+                print(format_line(rec), flush=True)
+            records += recs
+    dt, me = args.dtypes.index, args.methods.index
+    records.sort(key=lambda r: (dt(r["dtype"]), me(r["method"]), r["R"]))
+    return records
 
 
 # ------------------------------------------------------------------------------ reporting ----
-def _method_of(rec: dict) -> str:
-    if rec["impl"] == "jaxlab":
-        return rec["method"]
-    return "autodiff" if "vmap" in rec["variant"] else "manual"
-
-
-def _ratios(records: list[dict]) -> list[dict]:
-    """jaxlab / peer at the same R and dtype, for every jaxlab record and peer record."""
-    out = []
-    jl = [r for r in records if r["impl"] == "jaxlab"]
-    for p in (r for r in records if r["impl"] != "jaxlab"):
-        for j in jl:
-            if j["R"] == p["R"] and j["dtype"] == p["dtype"] and p.get("restart_steps_per_s"):
-                out.append({
-                    "R": p["R"], "dtype": p["dtype"], "peer": f"{p['impl']} {p['variant']}",
-                    "jaxlab": f"{j['variant']} {j['method']}",
-                    "ratio": j["restart_steps_per_s"] / p["restart_steps_per_s"],
-                })  # fmt: skip
-        best = [
-            j["restart_steps_per_s"]
-            for j in jl
-            if j["variant"] == "engine" and j["R"] == p["R"] and j["dtype"] == p["dtype"]
-        ]
-        if best and p.get("restart_steps_per_s"):
-            p["jaxlab_over_peer"] = max(best) / p["restart_steps_per_s"]
-    return out
-
-
-def _checks(records: list[dict]) -> list[dict]:
-    """The issue's requirements, each with the numbers behind it."""
+def checks(records: list[dict]) -> list[dict]:
+    """The issue's requirements on jaxlab's own records, each with the numbers behind it."""
     jl = {
         (r["variant"], r["method"], r["dtype"], r["R"]): r for r in records if r["impl"] == "jaxlab"
     }
     eng = {k[1:]: r for k, r in jl.items() if k[0] == "engine"}
     rs = {k[3] for k in jl}
-    checks = []
+    out = []
     if rs:
         R = 1_000_000 if 1_000_000 in rs else max(rs)  # the issue's target is at R = 1e6
         for (v, m, d, r), e2e in jl.items():
             if v == "end-to-end" and r == R:
                 ratio = e2e["restart_steps_per_s"] / eng[(m, d, R)]["restart_steps_per_s"]
-                checks.append({
+                out.append({
                     "check": "end-to-end / engine", "method": m, "dtype": d, "R": R,
                     "value": ratio, "target": f">= {E2E_TARGET}", "ok": ratio >= E2E_TARGET,
                 })  # fmt: skip
@@ -407,46 +335,33 @@ def _checks(records: list[dict]) -> list[dict]:
                 eng[(m, "float64", R)]["restart_steps_per_s"]
                 / eng[(m, "float32", R)]["restart_steps_per_s"]
             )
-            # Round by round (the dtypes run side by side in each round, see measure_jaxlab).
+            # Round by round (the dtypes run side by side in each round, see measure).
             t32, t64 = eng[(m, "float32", R)]["times_s"], eng[(m, "float64", R)]["times_s"]
             rounds = [a / b for a, b in zip(t32, t64)]
-            checks.append({
+            out.append({
                 "check": "float64 / float32", "method": m, "dtype": "float64", "R": R,
                 "value": q, "target": f">= {F64_TARGET}", "ok": q >= F64_TARGET,
                 "rounds": rounds, "detail": "by round: " + ", ".join(f"{r:.3f}" for r in rounds),
             })  # fmt: skip
-    peers = [r for r in records if r["impl"] != "jaxlab" and "success_rate" in r]
-    common = {p["R"] for p in peers} & rs
-    if common:
-        R = max(common)  # the largest R both ran: the smallest sampling error
-        for (m, d, r), j in eng.items():
-            for p in (p for p in peers if p["R"] == R and r == R):
-                diff = j["success_rate"] - p["success_rate"]
-                checks.append({
-                    "check": f"success rate vs {p['impl']} {p['variant']} ({p['dtype']})",
-                    "method": m, "dtype": d, "R": R, "value": diff,
-                    "detail": f"{j['success_rate']:.4f} vs {p['success_rate']:.4f}",
-                    "target": f"|diff| <= {SUCCESS_TOL}", "ok": abs(diff) <= SUCCESS_TOL,
-                })  # fmt: skip
-    return checks
+    return out
 
 
 def _fmt_rate(x) -> str:
     return "-" if x is None else f"{x / 1e6:,.2f} M"
 
 
-def format_table(records: list[dict]) -> str:
+def format_table(records: list[dict], extra=()) -> str:
+    """One row per record; ``extra``: further ``(header, record -> str)`` columns."""
     head = ("impl", "variant", "method", "dtype", "R", "median s", "restart-steps/s",
-            "compile s", "peak RSS MB", "success", "mean steps", "jaxlab/peer")  # fmt: skip
+            "compile s", "peak RSS MB", "success", "mean steps", *(h for h, _ in extra))  # fmt: skip
     rows = [head]
     for r in records:
-        ratio = r.get("jaxlab_over_peer")
         rows.append((
-            r["impl"], r["variant"], _method_of(r), r["dtype"], f"{r['R']:,}",
+            r["impl"], r["variant"], r.get("method", "-"), r["dtype"], f"{r['R']:,}",
             f"{r['median_s']:.4f}", _fmt_rate(r.get("restart_steps_per_s")),
             f"{r.get('compile_s', 0.0):.2f}", f"{r.get('peak_rss_mb', float('nan')):.0f}",
             f"{r.get('success_rate', float('nan')):.3f}", f"{r.get('mean_steps', float('nan')):.1f}",
-            "-" if ratio is None else f"{ratio:.2f}x",
+            *(f(r) for _, f in extra),
         ))  # fmt: skip
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(head))]
     lines = ["  ".join(str(c).rjust(w) if i >= 4 else str(c).ljust(w)
@@ -455,7 +370,7 @@ def format_table(records: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def _fmt_check(c: dict) -> str:
+def format_check(c: dict) -> str:
     val = f"{c['value']:+.4f}" if c["check"].startswith("success") else f"{c['value']:.3f}"
     extra = f" ({c['detail']})" if "detail" in c else ""
     tag = "ok" if c["ok"] else "BELOW TARGET"
@@ -463,39 +378,14 @@ def _fmt_check(c: dict) -> str:
             f"target {c['target']}: {tag}")  # fmt: skip
 
 
-def plot(records: list[dict], path: Path, title: str) -> None:
-    """restart-steps/s against R, log-log, one labelled line per impl/variant/method/dtype."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(8, 5.5))
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    series: dict = {}
-    for r in records:
-        if r.get("restart_steps_per_s"):
-            key = f"{r['impl']} {r['variant']} ({_method_of(r)}, {r['dtype']})"
-            series.setdefault(key, []).append((r["R"], r["restart_steps_per_s"]))
-    for key, pts in series.items():
-        pts.sort()
-        x, y = zip(*pts)
-        style = (
-            "-" if key.startswith("jaxlab engine") else "--" if key.startswith("jaxlab") else ":"
-        )
-        ax.plot(x, y, style, marker="o", label=key)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("restarts R")
-    ax.set_ylabel(f"restart-steps / s (R x {MAX_STEPS} / wall s)")
-    ax.set_title(title, fontsize=10)
-    ax.grid(True, which="both", alpha=0.3)
-    if series:
-        ax.legend(fontsize=7, loc="best")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+def format_line(rec: dict) -> str:
+    return (f"{rec['impl']:>14} {rec['variant']:<24} {rec.get('method', '-'):<8} "
+            f"{rec['dtype']:<7} R={rec['R']:>10,}  {rec['median_s']:9.4f} s  "
+            f"{_fmt_rate(rec.get('restart_steps_per_s')):>11} restart-steps/s  "
+            f"compile {rec.get('compile_s', 0.0):5.2f} s")  # fmt: skip
 
 
-def _machine(devices) -> dict:
+def machine_info(devices) -> dict:
     import jax
     import jaxlib
 
@@ -510,90 +400,60 @@ def _machine(devices) -> dict:
     }  # fmt: skip
 
 
-def _line(rec: dict) -> str:
-    return (f"{rec['impl']:>14} {rec['variant']:<24} {_method_of(rec):<8} {rec['dtype']:<7} "
-            f"R={rec['R']:>10,}  {rec['median_s']:9.4f} s  "
-            f"{_fmt_rate(rec.get('restart_steps_per_s')):>11} restart-steps/s  "
-            f"compile {rec.get('compile_s', 0.0):5.2f} s")  # fmt: skip
+def devices_of(args) -> list:
+    import jax
+
+    local = jax.local_devices()
+    return local[: min(args.devices or len(local), len(local))]
+
+
+def banner(prog: str, args, devices, machine) -> str:
+    return (f"{prog}: {len(devices)} x {machine['device_kind']} ({machine['platform']}), "
+            f"R = {', '.join(f'{r:,}' for r in args.R)}, lr on a log grid of min(1000, R) values "
+            f"in [{LR_MIN}, {LR_MAX}], N(0, 1) init, max_steps = {MAX_STEPS}")  # fmt: skip
+
+
+def print_report(records: list[dict], found: list[dict], extra=()) -> None:
+    print()
+    print(format_table(records, extra))
+    print("checks:")
+    for c in found:
+        print(format_check(c))
 
 
 # ----------------------------------------------------------------------------------- main ----
 def main(argv=None) -> int:
-    """``jaxlab bench``: measure, print the table and the checks, write bench.json and the png.
-    Exit 0; 1 when a peer failed (the rest is still written); bad options raise ConfigError."""
+    """``jaxlab bench``: measure jaxlab, print the table and the checks, write bench.json.
+    Exit 0; bad options (the peers' among them) raise ConfigError."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["--"]:  # ``jaxlab bench -- --R 1000``: a leading "--" is dropped
         argv = argv[1:]
-    args = _parser().parse_args(argv)
-    _validate(args)
-    _setup_jax(args)
-    import jax
-
-    peers_dir = torch_python = None
-    if args.peers is not None:
-        peers_dir = find_peers_dir(args.peers_dir)
-        if peers_dir is None:
-            where = args.peers_dir or "../shared/bench or shared/bench beside the repository"
-            raise ConfigError("peers-dir", f"no peer scripts ({PEER_SCRIPTS['numpy']}) in {where}")
-        if not args.peers or "torch" in args.peers:
-            torch_python = _torch_python(args, explicit="torch" in (args.peers or []))
-    out = Path(args.out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise ConfigError("out", f"cannot create directory {out}: {e.strerror}") from None
-    local = jax.local_devices()
-    devices = local[: min(args.devices or len(local), len(local))]
-    machine = _machine(devices)
-    print(f"jaxlab bench: {len(devices)} x {machine['device_kind']} ({machine['platform']}), "
-          f"R = {', '.join(f'{r:,}' for r in args.R)}, lr on a log grid of min(1000, R) values "
-          f"in [{LR_MIN}, {LR_MAX}], N(0, 1) init, max_steps = {MAX_STEPS}", flush=True)  # fmt: skip
-    records, errors = [], []
+    for a in argv:
+        if a.split("=", 1)[0] in _PEER_OPTIONS:
+            raise ConfigError(
+                a.split("=", 1)[0].lstrip("-"),
+                f"peer comparisons are not part of the jaxlab command; run {PEERS_HINT}",
+            )
+    args = parser().parse_args(argv)
+    validate(args)
+    setup_jax(args)
+    out = make_out(args.out)
+    devices = devices_of(args)
+    machine = machine_info(devices)
+    print(banner("jaxlab bench", args, devices, machine), flush=True)
     t_start = time.perf_counter()
-    for method in args.methods:
-        for R in args.R:
-            recs = measure_jaxlab(R, method, args.dtypes, devices, args.repeats, args.seed, out)
-            for rec in recs:
-                print(_line(rec), flush=True)
-            records += recs
-    # The table by dtype, then method, then R (stable: engine before end-to-end).
-    dt, me = args.dtypes.index, args.methods.index
-    records.sort(key=lambda r: (dt(r["dtype"]), me(r["method"]), r["R"]))
-    if peers_dir is not None:
-        for name, cmd in _peer_runs(args, peers_dir, torch_python):
-            recs, err = peer_records(cmd, peers_dir)
-            for rec in recs:
-                print(_line(rec), flush=True)
-            records += recs
-            if err:
-                errors.append({"peer": name, "command": shlex.join(cmd), "error": err})
-                print(f"jaxlab bench: peer {name} failed ({err})", file=sys.stderr, flush=True)
-        if "torch" in (args.peers or list(PEER_SCRIPTS)) and torch_python is None:
-            print("  (torch peer skipped: no python with torch; give --torch-python PATH)")
-    ratios = _ratios(records)
-    checks = _checks(records)
-    print()
-    print(format_table(records))
-    print("checks:")
-    for c in checks:
-        print(_fmt_check(c))
+    records = measure_all(args, devices, out)
+    found = checks(records)
+    print_report(records, found)
     machine["loadavg_end"] = list(os.getloadavg())
-    title = f"jaxlab bench: {len(devices)} x {machine['device_kind']}, jax {machine['jax']}"
-    plot(records, out / "throughput.png", title)
     doc = {
         "command": shlex.join(["jaxlab", "bench", *argv]), "argv": argv, "machine": machine,
-        "workload": {
-            "network": "2-2-1", "dataset": "lab", "loss": "lab", "optimizer": "gd",
-            "max_steps": MAX_STEPS, "lr": [LR_MIN, LR_MAX], "init": "N(0, 1)",
-            "approximation": "jaxlab: lr on a log grid of K = min(1000, R) values, R // K "
-            "restarts each (peers: log-uniform draws); jaxlab's own N(0, 1) draws",
-        },
-        "seconds_total": time.perf_counter() - t_start, "peers_dir": str(peers_dir or ""),
-        "measurements": records, "ratios": ratios, "checks": checks, "peer_errors": errors,
+        "workload": WORKLOAD, "seconds_total": time.perf_counter() - t_start,
+        "measurements": records, "checks": found,
     }  # fmt: skip
     (out / "bench.json").write_text(json.dumps(doc, indent=2, default=str))
-    print(f"wrote {out / 'bench.json'} and {out / 'throughput.png'}")
-    return 1 if errors else 0
+    print(f"wrote {out / 'bench.json'}")
+    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover
