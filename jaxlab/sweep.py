@@ -352,7 +352,10 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
             write_csv(out / "runs.csv", runs)
         prepare = cfg.problem_obj.prepare
         if prepare is not None:  # e.g. replayed boundaries: `jaxlab plot` then only reads files
+            t_prep = time.perf_counter()
             prepare(result)
+            # Its compile and replay, apart from the sweep's compile_s and run time.
+            meta["timings"]["prepare_s"] = time.perf_counter() - t_prep
         if figures:
             from jaxlab import plots
 
