@@ -2,10 +2,12 @@
 
 :class:`RunSpec` holds what is compiled in (the problem, its static settings, the optimiser,
 the step budget, the gradient method, dtype and the success rule); ``traced`` holds this run's
-traced settings (scalars; arrays under ``vmap``). The pieces of the loop are separate, so that
-the engine can drive them: :func:`settings` (the dict the problem's functions see),
-:func:`start` (params and optimiser from the key), the step itself in :mod:`jaxlab.descent`, and
-:func:`finish` (outcome, success, metrics). Nothing here knows of grids, chunks or devices.
+traced settings (scalars; arrays under ``vmap``). The pieces are kept apart: :func:`settings`
+(the dict the problem's functions see), :func:`optimizer` (the spec's optimiser for those
+settings), :func:`train_one` (init from the key, then the bounded loop of
+:func:`jaxlab.descent.descend`, whose one step and stopping rule live there), and
+:func:`run_one` (the outcome, the success rule, metrics and records). Nothing here knows of
+grids, chunks or devices.
 """
 
 from __future__ import annotations

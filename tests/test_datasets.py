@@ -167,3 +167,30 @@ def test_a_file_dataset_trains(tmp_path):
     params = jaxlab.init_params(jax.random.key(0), (2, 3, 1), 1.0)
     out = jaxlab.train(params, load_dataset(p), 1.0, max_steps=5)
     assert np.isfinite(float(out.value)) and int(out.steps) >= 1
+
+
+def test_a_sweep_reads_a_csv_dataset_and_a_resume_refuses_a_changed_file(tmp_path, capsys):
+    """`dataset = "data.csv"` trains the network on the file's points; its content is part of the
+    config hash, so a changed file is refused on resume (one line, exit 2, nothing rewritten)."""
+    from jaxlab.cli import main
+
+    data = tmp_path / "data.csv"
+    data.write_text("x1,x2,label\n0,0,0\n0,1,1\n1,0,1\n1,1,0\n")
+    out = tmp_path / "run"
+    args = ["sweep", "--dataset", str(data), "--widths", "2-3-1", "--n-runs", "20",
+            "--lr", "1", "--scale", "1", "--max-steps", "20", "--devices", "1", "--quiet"]  # fmt: skip
+    assert main([*args, "--out", str(out), "--no-figures"]) == 0
+    assert str(data) in (out / "config.toml").read_text()
+    xor = tmp_path / "xor"
+    assert main([*args[:2], "xor", *args[3:], "--out", str(xor), "--no-figures"]) == 0
+    # The file holds XOR's points: the same restarts give the same cells as the named dataset.
+    a = (out / "cells.csv").read_text().splitlines()[1]
+    b = (xor / "cells.csv").read_text().splitlines()[1]
+    assert a == b
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    data.write_text("x1,x2,label\n0,0,0\n0,1,1\n1,0,1\n1,1,1\n")
+    capsys.readouterr()
+    assert main(["sweep", "--resume", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "dataset" in err and "config.toml" in err
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
