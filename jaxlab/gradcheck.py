@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from functools import partial
 
 import jax
@@ -329,12 +330,42 @@ def run_all(n: int = 1000, seed: int = 0) -> list[CheckRecord]:
     )
 
 
+def config_checks(path: str, n: int = 1000, seed: int = 0, **tols):
+    """The :class:`jaxlab.testing.GradReport` of the problem a sweep config file names (as
+    ``jaxlab sweep --config`` reads it: ``"module:attribute"`` imported from the file's folder),
+    at the config's first value of each setting. One-line ConfigError for a bad file."""
+    from pathlib import Path
+
+    from jaxlab.config import from_toml
+
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError("config", f"no such file: {file}")
+    try:
+        text = file.read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError("config", f"cannot read {file}: {e}") from None
+    cfg = from_toml(text, path=str(file.resolve().parent))
+    problem = cfg.problem_obj
+    if problem.name == "problem":  # unnamed: the report names it as the config does
+        problem = replace(problem, name=cfg.problem_label)
+    first = {a.name: a.values[0] for a in cfg.settings}
+    return check_problem(problem, first, n=n, seed=seed, **tols)
+
+
 def main(argv=None) -> int:
-    """``jaxlab gradcheck``: run every check, print the table, exit 0 iff all pass."""
+    """``jaxlab gradcheck``: run every check (or, with ``--config``, those of the config's
+    problem), print the table, exit 0 iff all pass."""
     jax.config.update("jax_enable_x64", True)
     parser = argparse.ArgumentParser(
         prog="jaxlab gradcheck",
         description="Three-way gradient checks (manual vs jax.grad vs finite differences).",
+    )
+    parser.add_argument(
+        "--config",
+        metavar="FILE.toml",
+        help="check the problem of this sweep config (e.g. your own module:attribute) at the "
+        "config's first value of each setting, instead of jaxlab's built-in checks",
     )
     parser.add_argument("--n", type=int, default=1000, help="random points per check")
     parser.add_argument("--tol-manual", type=float, default=TOL_MANUAL)
@@ -346,6 +377,12 @@ def main(argv=None) -> int:
     for flag, v in (("--tol-manual", args.tol_manual), ("--tol-fd", args.tol_fd)):
         if not np.isfinite(v) or v <= 0:
             parser.error(f"{flag}: expected a finite number > 0, got {v!r}")
+    if args.config:
+        report = config_checks(
+            args.config, n=args.n, seed=args.seed, tol_manual=args.tol_manual, tol_fd=args.tol_fd
+        )
+        print(report)
+        return 0 if report.ok else 1
     records = run_all(n=args.n, seed=args.seed)
     print(format_table(records, args.tol_manual, args.tol_fd))
     bad = failures(records, args.tol_manual, args.tol_fd)
