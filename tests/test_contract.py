@@ -394,7 +394,7 @@ BAD_CASES = {
     "no such attribute": ("nope", "", "in-process", "module 'ct_bad' has no attribute 'nope'"),
     "no such module": ("", "", "in-process", "no module named 'ct_nomodule'"),
     "not a Problem": (
-        "NUMBER", "", "subprocess", "ct_bad:NUMBER is a int; expected a jaxlab.Problem"
+        "NUMBER", "", "subprocess", "ct_bad:NUMBER is an int; expected a jaxlab.Problem"
     ),
     "factory, wrong problem_args": (
         "make", "problem_args = {widht = 3}\n", "in-process",
