@@ -498,6 +498,11 @@ def test_provenance_is_recorded_and_a_changed_source_refuses_resume(tmp_path, ca
     assert "changed since this sweep started" in err and str(module) in err
     assert not (out / "cells.csv").exists()
     module.write_text(PROV_MODULE)  # restored: the resume goes on, to the same bytes
+    record = (out / "problem.json").read_bytes()
+    (out / "problem.json").write_text("{junk")
+    rc, _, err = _cli(["sweep", "--resume", out, *QUIET], capsys)
+    assert rc == 2 and "problem.json is damaged" in _one_line(err)
+    (out / "problem.json").write_bytes(record)
     rc, _, err = _cli(["sweep", "--resume", out, *QUIET], capsys)
     assert rc == 0, err
     assert _bytes(out, "cells.csv", "config.toml") == _bytes(done, "cells.csv", "config.toml")
