@@ -359,6 +359,20 @@ def import_string(problem) -> str:
     return f"<{problem.name}>"
 
 
+def import_folder(label: str) -> str:
+    """The folder that ``"module:attribute"``'s module, already imported, is imported from (its
+    top package's parent); "" for a built-in or a module without a file. config.toml records it
+    so that another process (a rerun, a resume, another host) imports the same file."""
+    import sys
+
+    module, colon, _ = label.partition(":")
+    file = getattr(sys.modules.get(module), "__file__", None) if colon else None
+    if not file:
+        return ""
+    path = Path(file).resolve()
+    return str(path.parents[module.count(".") + (path.name == "__init__.py")])
+
+
 @dataclass(frozen=True)
 class SweepConfig:
     """Everything that defines a sweep; written to ``config.toml`` in full.
@@ -656,8 +670,10 @@ def to_dict(cfg: SweepConfig) -> dict:
             if not v:
                 continue
             v = {a: list(b) if isinstance(b, tuple) else b for a, b in v}
-        elif k == "problem_path" and not v:
-            continue
+        elif k == "problem_path":
+            v = v or import_folder(cfg.problem_label)
+            if not v:
+                continue
         d[k] = v
     for a in cfg.settings:
         t = a.to_toml()

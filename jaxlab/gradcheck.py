@@ -369,6 +369,12 @@ def main(argv=None) -> int:
         prog="jaxlab gradcheck",
         description="Three-way gradient checks (manual vs jax.grad vs finite differences).",
     )
+    parser.add_argument(
+        "--config",
+        metavar="FILE.toml",
+        help="check the problem of this sweep config (e.g. your own module:attribute) at the "
+        "config's first value of each setting, instead of jaxlab's built-in checks",
+    )
     parser.add_argument("--n", type=int, default=1000, help="random points per check")
     parser.add_argument("--tol-manual", type=float, default=TOL_MANUAL)
     parser.add_argument("--tol-fd", type=float, default=TOL_FD)

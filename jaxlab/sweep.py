@@ -3,6 +3,9 @@
 A run directory holds:
 
 * ``config.toml``: the resolved config (``jaxlab sweep --config`` reruns it exactly);
+* ``problem.json``: a user's problem (``"module:attribute"``): how it is imported, its
+  ``problem_args`` and the sha256 of its module's source file, written with ``config.toml``; a
+  resume after that file changed is refused (its finished chunks ran the old code);
 * ``cells.csv``: one row per grid cell: a column per axis, then counts, the success rate and its
   95% Wilson interval, status counts, steps and final-loss quantiles;
 * ``runs.csv``: one row per restart, when ``keep_runs`` is set;
@@ -22,6 +25,7 @@ Reading a run directory back, and the tables themselves, are :mod:`jaxlab.result
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import resource
@@ -48,6 +52,7 @@ from jaxlab.results import SweepResult, cells_table, load_run, runs_table, write
 __all__ = ["SweepInterrupted", "SweepResult", "cells_table", "load_run", "run_sweep", "write_csv"]
 
 STATE_VERSION = 1
+PROBLEM_FILE = "problem.json"
 CHECKPOINT_SECONDS = 2.0  # full-state rewrites; every chunk is appended to the log at once
 
 
@@ -205,6 +210,7 @@ def run_sweep(
         if resume and validate.finished(out_path):  # nothing to compute, nothing to rewrite
             return load_run(out_path)
         if resume:
+            _check_source(out_path, cfg)
             check_problem(cfg)
         # float64 sweeps compute with x64 on and float32 ones with it off, whatever the
         # process's global setting: without x64 JAX truncates float64 to float32 silently.
@@ -224,10 +230,13 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
     # Keep the resolved chunk size in config.toml: a resume must cut the same chunks.
     cfg = replace(cfg, chunk_size=plan.chunk_size)
     chash = config_hash(cfg)
+    provenance = problem_provenance(cfg)
     if out is not None and pid == 0:
         rundir.clean_temporaries(out)
         if not (out / "config.toml").exists():
             rundir.atomic_write(out / "config.toml", to_toml(cfg))
+        if provenance["source_sha256"] is not None and not (out / PROBLEM_FILE).exists():
+            rundir.atomic_write(out / PROBLEM_FILE, json.dumps(provenance, indent=2) + "\n")
     mine = [t for t in plan.tasks if t.index % n_proc == pid]
     max_steps = max(s.max_steps for s in plan.combos)
     metric_names = validate.output_names(cfg)[0]
@@ -332,6 +341,7 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
         },
         "dtype": dtype,
         "config_hash": chash,
+        "problem": provenance,
         "chunk_size": plan.chunk_size,
         "n_chunks": len(plan.tasks),
         "total_runs": n_total,
@@ -366,6 +376,41 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
 
 class _StopNow(Exception):
     pass
+
+
+def problem_provenance(cfg: SweepConfig) -> dict:
+    """Which problem ``cfg`` sweeps: ``{"import": "module:attribute" or a built-in name,
+    "args": problem_args, "source_sha256": of its module's source file (None for built-ins)}``.
+    Every process of a sweep imports the problem by that string (config.toml carries it)."""
+    from jaxlab.problems import source_hash
+
+    cfg.problem_obj  # noqa: B018  resolved: its module is imported, its file known
+    label = cfg.problem_label
+    return {"import": label, "args": dict(cfg.problem_args), "source_sha256": source_hash(label)}
+
+
+def _check_source(out: Path, cfg: SweepConfig) -> None:
+    """Refuse to resume a sweep whose problem module's source file changed since it started:
+    its finished chunks ran the old code, the rest would run the new."""
+    path = out / PROBLEM_FILE
+    if not path.is_file():  # a built-in problem, or a directory of an older jaxlab
+        return
+    try:
+        then = json.loads(path.read_text())["source_sha256"]
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
+        raise ConfigError(
+            "resume", f"{path} is damaged; restore it, or start a new sweep with another --out"
+        ) from None
+    now = problem_provenance(cfg)
+    if now["source_sha256"] != then:
+        module = sys.modules.get(now["import"].partition(":")[0])
+        where = getattr(module, "__file__", None) or now["import"]
+        raise ConfigError(
+            "resume",
+            f"the source of problem {now['import']!r} ({where}) changed since this sweep started "
+            f"(sha256 {str(then)[:12]} then, {str(now['source_sha256'])[:12]} now): its finished "
+            "chunks ran the old code; restore the file, or start a new sweep with another --out",
+        )
 
 
 def _computed_dtype(cfg: SweepConfig, seen: set[str]) -> str:

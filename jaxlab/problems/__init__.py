@@ -56,7 +56,7 @@ def resolve(spec, args: dict | None = None, base: Path | None = None) -> Problem
         return _call(obj, args, spec)
     raise ConfigError(
         "problem",
-        f"{spec} is a {type(obj).__name__}; expected a jaxlab.Problem or a function returning one",
+        f"{spec} is {_a(type(obj).__name__)}; expected a jaxlab.Problem or a function returning one",
     )
 
 
@@ -73,9 +73,13 @@ def _call(factory, args: dict, spec: str) -> Problem:
         raise ConfigError("problem", f"{spec}(**problem_args) raised {_where(e)}") from None
     if not isinstance(made, Problem):
         raise ConfigError(
-            "problem", f"{spec} returned a {type(made).__name__}, not a jaxlab.Problem"
+            "problem", f"{spec} returned {_a(type(made).__name__)}, not a jaxlab.Problem"
         )
     return made
+
+
+def _a(name: str) -> str:
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"  # "an int", "a dict"
 
 
 def _where(e: BaseException) -> str:
