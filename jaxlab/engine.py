@@ -73,6 +73,17 @@ class Plan:
     tasks: tuple  # of ChunkTask
 
     @property
+    def block(self) -> int:
+        """Lanes a device trains at once (``lane_block``, at most the chunk's share)."""
+        return self.config.block
+
+    @property
+    def lanes(self) -> int:
+        """Lanes of a chunk's arrays: the chunk padded to whole blocks on every device."""
+        per = self.n_devices * self.block
+        return -(-self.chunk_size // per) * per
+
+    @property
     def step_bins(self) -> int:
         """Width of the steps histogram: the largest budget's (each cell bins with its own)."""
         return n_step_bins(max(s.max_steps for s in self.combos))
@@ -205,7 +216,9 @@ def make_mesh(devices) -> Mesh:
 
 
 @functools.lru_cache(maxsize=64)
-def chunk_fn(spec: RunSpec, n_seg: int, mesh: Mesh, keep_runs: bool, step_bins: int) -> Callable:
+def chunk_fn(
+    spec: RunSpec, n_seg: int, mesh: Mesh, keep_runs: bool, step_bins: int, block: int
+) -> Callable:
     """The compiled program for one chunk: ``f(k, seg, weight, hp, key_data) -> (agg, runs,
     sample)``.
 
@@ -219,7 +232,11 @@ def chunk_fn(spec: RunSpec, n_seg: int, mesh: Mesh, keep_runs: bool, step_bins: 
 
     def shard(k, seg, weight, hp, key_data):
         keys = run_keys(jax.random.wrap_key_data(key_data), k)
-        out: RunOut = jax.vmap(functools.partial(run_one, spec))(hp, keys)
+        # Each device trains its lanes in blocks of `block` (a vmap of that width, blocks in
+        # sequence): XLA orders a vmapped reduction (a loss summed over data points) by the
+        # batch's width, so a fixed width keeps every restart's bits whatever the chunk size
+        # or device count.
+        out: RunOut = jax.lax.map(lambda x: run_one(spec, *x), (hp, keys), batch_size=block)
         agg = chunk_aggregates(out, seg, weight, n_seg, spec.max_steps, step_bins)
         agg = jax.tree.map(lambda a: jax.lax.psum(a, "runs"), agg)
         runs = out if keep_runs else None
@@ -241,7 +258,14 @@ COMPILE_STATS = {"compiles": 0, "seconds": 0.0}
 
 @functools.lru_cache(maxsize=64)
 def compiled_chunk(
-    spec: RunSpec, n_seg: int, mesh: Mesh, keep_runs: bool, size: int, key_shape, step_bins: int
+    spec: RunSpec,
+    n_seg: int,
+    mesh: Mesh,
+    keep_runs: bool,
+    size: int,
+    key_shape,
+    step_bins: int,
+    block: int,
 ):
     """:func:`chunk_fn` compiled ahead of time for chunks of ``size`` runs (timed apart)."""
     sharding = NamedSharding(mesh, P("runs"))
@@ -254,7 +278,7 @@ def compiled_chunk(
     key = jax.ShapeDtypeStruct(key_shape, jnp.uint32, sharding=NamedSharding(mesh, P()))
     t0 = time.perf_counter()
     exe = (
-        chunk_fn(spec, n_seg, mesh, keep_runs, step_bins)
+        chunk_fn(spec, n_seg, mesh, keep_runs, step_bins, block)
         .lower(arg(jnp.uint32), arg(jnp.int32), arg(jnp.int32), hp, key)
         .compile()
     )
@@ -266,7 +290,7 @@ def compiled_chunk(
 def _program(plan: Plan, spec: RunSpec, mesh: Mesh, key_shape):
     cfg = plan.config
     return compiled_chunk(
-        spec, plan.n_seg, mesh, cfg.keep_runs, plan.chunk_size, key_shape, plan.step_bins
+        spec, plan.n_seg, mesh, cfg.keep_runs, plan.lanes, key_shape, plan.step_bins, plan.block
     )
 
 
@@ -279,7 +303,7 @@ class ChunkResult(NamedTuple):
 
 
 def _inputs(plan: Plan, task: ChunkTask, sharding):
-    cfg, C = plan.config, plan.chunk_size
+    cfg, C = plan.config, plan.lanes
     n = task.stop - task.start
     g = np.arange(task.start, task.start + C, dtype=np.int64)
     weight = (np.arange(C) < n).astype(np.int32)

@@ -228,7 +228,7 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
         nd = max(d for d in range(1, nd + 1) if cfg.chunk_size % d == 0)
     plan = make_plan(cfg, nd, local[0].platform)
     # Keep the resolved chunk size in config.toml: a resume must cut the same chunks.
-    cfg = replace(cfg, chunk_size=plan.chunk_size)
+    cfg = replace(cfg, chunk_size=plan.chunk_size, lane_block=plan.block)
     chash = config_hash(cfg)
     provenance = problem_provenance(cfg)
     if out is not None and pid == 0:

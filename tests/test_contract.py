@@ -190,18 +190,19 @@ def test_user_runs_are_bit_identical_across_chunks_and_devices(references, chunk
     assert 0 < res.runs["success"].mean() < 1  # a comparison that could tell a difference
 
 
-@pytest.mark.parametrize(("chunk", "n_devices"), [(7, 1), (48, 8)])
-def test_moons_runs_across_chunks_and_devices(moons, references, chunk, n_devices):
-    """The moons loss reduces over its 64 points (a matmul, a mean): XLA:CPU sums such a
-    reduction in an order that depends on how many runs one device vectorises at once, so the
-    final losses may move in their last bits with the chunk size or device count (float64
-    too); the outcomes (statuses, steps, successes) do not. Same chunks on the same devices
-    are bit-identical (the SIGKILL test below)."""
-    ref = references["moons"].runs
+@pytest.mark.parametrize(("chunk", "n_devices"), CHUNKS_DEVICES)
+def test_moons_runs_are_bit_identical_across_chunks_and_devices(
+    moons, references, chunk, n_devices
+):
+    """The moons loss reduces over its 64 points (a matmul, a mean), and XLA:CPU orders such a
+    vmapped reduction by the batch's width: each device trains its restarts in blocks of the
+    config's ``lane_block`` lanes, so the width, and every bit, is the same whatever the chunk
+    size or device count."""
+    ref = references["moons"]
     res = run_sweep(_moons_cfg(moons, chunk_size=chunk), None, n_devices=n_devices, figures=False)
-    for k in ("run", "cell", "lr", "scale", "steps", "status", "success"):
-        np.testing.assert_array_equal(res.runs[k], ref[k], err_msg=k)
-    np.testing.assert_allclose(res.runs["final_loss"], ref["final_loss"], rtol=1e-5)
+    assert res.meta["devices"]["local_used"] == n_devices and res.meta["chunk_size"] == chunk
+    _same(res.runs, ref.runs)
+    _same(res.cells, ref.cells)
     assert 0 < res.runs["success"].mean() < 1
 
 
@@ -224,8 +225,8 @@ def test_moons_sigkill_mid_sweep_then_resume_is_bit_identical(moons, tmp_path, c
     _, err = p.communicate(timeout=60)
     assert p.returncode == -signal.SIGKILL, err
     assert not (out / "cells.csv").exists() and not (out / "meta.json").exists()
-    # Resumed on the same devices as it started (see test_moons_runs_across_chunks_and_devices).
-    rc, _, err = _cli(["sweep", "--resume", out, "--devices", 2, *QUIET], capsys)
+    # Resumed on another number of devices than it started on: the same bits all the same.
+    rc, _, err = _cli(["sweep", "--resume", out, "--devices", 1, *QUIET], capsys)
     assert rc == 0, err
     meta = json.loads((out / "meta.json").read_text())
     assert 0 < meta["timings"]["resumed_chunks"] < meta["n_chunks"] == 256
