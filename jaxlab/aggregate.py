@@ -115,6 +115,30 @@ def metric_columns(names, agg: Aggregates) -> dict:
     return out
 
 
+def metric_names(cells: dict) -> list[str]:
+    """The metrics a cells table summarises (its ``mean_NAME`` columns)."""
+    return [k[len("mean_") :] for k in cells if k.startswith("mean_")]
+
+
+def metric_quantiles(names, runs: dict, n_cells: int) -> dict:
+    """With per-run records: ``p10_NAME``, ``median_NAME``, ``p90_NAME`` per cell, exact (the
+    ``ceil(q n)``-th smallest finite value, as for steps), NaN where a cell has none."""
+    out = {}
+    cell = np.asarray(runs["cell"], np.int64)
+    for name in names:
+        v = np.asarray(runs[name], np.float64)
+        ok = np.isfinite(v)
+        order = np.lexsort((v[ok], cell[ok]))
+        c, x = cell[ok][order], v[ok][order]
+        starts = np.searchsorted(c, np.arange(n_cells))
+        counts = np.bincount(c, minlength=n_cells)
+        for q, label in ((0.1, "p10"), (0.5, "median"), (0.9, "p90")):
+            k = np.maximum(np.ceil(q * counts).astype(np.int64), 1) - 1
+            idx = np.minimum(starts + k, max(len(x) - 1, 0))
+            out[f"{label}_{name}"] = np.where(counts > 0, x[idx] if len(x) else np.nan, np.nan)
+    return out
+
+
 def n_step_bins(max_steps: int) -> int:
     return min(max_steps, MAX_STEP_BINS - 1) + 1
 

@@ -331,6 +331,8 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
         agg = _sum_over_processes(agg)
     cells = cells_table(cfg, agg)
     runs = runs_table(cfg, runs_dir, mem_runs) if cfg.keep_runs else None
+    if runs is not None:
+        cells.update(A.metric_quantiles(A.metric_names(cells), runs, cfg.n_cells))
     n_total = cfg.total_runs
     dtype = _computed_dtype(cfg, computed_in)
     meta = {

@@ -278,7 +278,10 @@ def _each(ok, what: str, label: str = "row", base: int = 1) -> None:
 
 def _check_cells(data: bytes, seen: dict) -> dict:
     cfg = seen["config.toml"]
-    metric_cols = [f"{k}_{m}" for m in output_names(cfg)[0] for k in ("mean", "min", "max")]
+    names = output_names(cfg)[0]
+    metric_cols = [f"{k}_{m}" for m in names for k in ("mean", "min", "max")]
+    if cfg.keep_runs:  # exact quantiles from the per-run records
+        metric_cols += [f"{k}_{m}" for m in names for k in ("p10", "median", "p90")]
     columns = CELL_COLUMNS + metric_cols
     table = _rows(data, [a.name for a in cfg.axes] + columns, cfg.n_cells)
     out = _axis_values(cfg, table, np.arange(cfg.n_cells))
