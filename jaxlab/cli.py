@@ -240,7 +240,7 @@ def _sets(items: list[str]) -> dict[str, str]:
 
 
 def _build_config(args):
-    from jaxlab.config import from_dict, from_toml
+    from jaxlab.config import from_dict, from_file
     from jaxlab.presets import preset
 
     SWEEPABLE = _SHORT
@@ -262,14 +262,7 @@ def _build_config(args):
         return None
     cfg = preset(args.preset or "lab")
     if args.config:
-        path = Path(args.config)
-        if not path.is_file():
-            raise ConfigError("config", f"no such file: {path}")
-        try:
-            text = path.read_text()
-        except (OSError, UnicodeDecodeError) as e:
-            raise ConfigError("config", f"cannot read {path}: {e}") from None
-        cfg = from_toml(text, base=cfg, path=str(path.resolve().parent))
+        cfg = from_file(args.config, base=cfg)
     flags = {k: getattr(args, k) for k in list(_SCALAR_FLAGS) + list(SWEEPABLE)}
     flags = {k: v for k, v in flags.items() if v is not None}
     for k, v in _sets(args.set).items():

@@ -672,6 +672,20 @@ def from_toml(text: str, base: SweepConfig | None = None, path: str | None = Non
     return from_dict(d, base, path)
 
 
+def from_file(path, base: SweepConfig | None = None) -> SweepConfig:
+    """A config file read as ``jaxlab sweep --config`` reads it (its folder is where a
+    ``"module:attribute"`` problem is imported from); one-line errors for a missing or
+    unreadable file."""
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError("config", f"no such file: {file}")
+    try:
+        text = file.read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError("config", f"cannot read {file}: {e}") from None
+    return from_toml(text, base=base, path=str(file.resolve().parent))
+
+
 def _toml_value(v):
     if callable(v):
         return f"{getattr(v, '__module__', '?')}:{getattr(v, '__qualname__', repr(v))}"

@@ -334,18 +334,10 @@ def config_checks(path: str, n: int = 1000, seed: int = 0) -> list[CheckRecord]:
     reads it) checked by :func:`jaxlab.testing.check_problem` at each combination of its static
     settings, its traced settings at their first value."""
     import itertools
-    from pathlib import Path
 
-    from jaxlab.config import from_toml
+    from jaxlab.config import from_file
 
-    file = Path(path)
-    if not file.is_file():
-        raise ConfigError("config", f"no such file: {file}")
-    try:
-        text = file.read_text()
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError("config", f"cannot read {file}: {e}") from None
-    cfg = from_toml(text, path=str(file.resolve().parent))
+    cfg = from_file(path)
     problem = cfg.problem_obj
     own = {**dict(problem.static), **dict(problem.traced)}
     static = [a for a in cfg.settings if not a.traced and a.name in own]
