@@ -364,19 +364,14 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--config",
         metavar="FILE.toml",
-        help="check the problem of this sweep config (e.g. your own module:attribute) at the "
-        "config's first value of each setting, instead of jaxlab's built-in checks",
+        help="check the problem of this sweep config (e.g. your own module:attribute) at each "
+        "of its static settings, traced ones at their first value, instead of jaxlab's "
+        "built-in checks",
     )
     parser.add_argument("--n", type=int, default=1000, help="random points per check")
     parser.add_argument("--tol-manual", type=float, default=TOL_MANUAL)
     parser.add_argument("--tol-fd", type=float, default=TOL_FD)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--config",
-        metavar="FILE.toml",
-        help="check the problem of this sweep config (your own problem) at each of its static "
-        "settings, instead of jaxlab's built-in checks",
-    )
     args = parser.parse_args(argv)
     if args.n < 1:
         parser.error("--n: expected an integer >= 1")
