@@ -71,7 +71,13 @@ def main():
     programs = {}
     for dtype in args.dtypes:
         for steps in sorted({1, args.steps}):
-            cfg = SweepConfig(n_runs=max(1, size // 1024), dtype=dtype, chunk_size=size)
+            # One lane block per device: the kernels of one training step, as before the blocks.
+            cfg = SweepConfig(
+                n_runs=max(1, size // 1024),
+                dtype=dtype,
+                chunk_size=size,
+                lane_block=args.per_device,
+            )
             cfg = cfg.with_settings(lr={"log": [0.1, 3.0, 1024]}, scale=1.0, max_steps=steps)
             plan = engine.make_plan(cfg, len(devices))
             exe, call_args = engine.chunk_call(plan, plan.tasks[0], devices)

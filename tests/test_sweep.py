@@ -180,7 +180,8 @@ def test_run_directory(tmp_path):
     assert meta["versions"]["jax"] == jax.__version__ and meta["config_hash"]
     assert meta["timings"]["compile_s"] >= 0
     # The saved config reruns the same sweep exactly.
-    resolved = replace(SMALL, chunk_size=res.meta["chunk_size"])
+    # chunk size and lane block resolved (they cut the same chunks and blocks on resume)
+    resolved = replace(SMALL, chunk_size=res.meta["chunk_size"], lane_block=SMALL.block)
     assert from_toml((out / "config.toml").read_text()) == resolved
     back = load_run(out)
     _same(back.cells, res.cells)
