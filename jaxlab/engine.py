@@ -397,8 +397,10 @@ def _restart_inputs(plan: Plan, runs) -> tuple[dict, jax.Array]:
     return hp, run_keys(root, jnp.asarray(key_index(cfg, runs)))
 
 
+@functools.lru_cache(maxsize=64)
 def output_names(cfg: SweepConfig) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The names of a run's metrics and per-run records (``jax.eval_shape``: nothing runs)."""
+    """The names of a run's metrics and per-run records (``jax.eval_shape``: nothing runs).
+    Cached: a sweep and a load ask for them several times (tables, checks, columns)."""
     plan = make_plan(cfg)
     spec = plan.combos[0]
     with precision(spec.dtype):
