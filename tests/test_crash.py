@@ -120,7 +120,9 @@ def test_twenty_kills(tmp_path, env, reference):
 
 def test_ctrl_c_stops_at_chunk_boundary(tmp_path, env):
     out = tmp_path / "run"
-    p = _start(out, env, "--n-runs", "20000", "--chunk-size", "64", "--max-steps", "100")
+    # 512 chunks: time to land the signal mid-sweep, and a resume that finishes in seconds (20000
+    # restarts a cell made the resume alone take 7 minutes of the suite).
+    p = _start(out, env, "--n-runs", "4096", "--chunk-size", "64", "--max-steps", "100")
     deadline = time.time() + 120
     while not _running(out) and time.time() < deadline and p.poll() is None:
         time.sleep(0.01)

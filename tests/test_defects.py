@@ -162,10 +162,10 @@ OBJ = SweepConfig(
 # four crossed; objective: objective, optimizer, max_steps crossed), both dtypes, both gradient
 # methods, both losses.
 MATRIX = [
-    ("net-all-static", NET, {"dataset": ["lab", "xor"], "widths": [[2, 2, 1], [2, 3, 1]], "optimizer": ["gd", "adam"], "max_steps": [30, 1500], "lr": 2.0, "scale": [0.5, 2.0]}),
+    ("net-all-static", NET, {"dataset": ["lab", "xor"], "widths": [[2, 2, 1], [2, 3, 1]], "optimizer": ["gd", "adam"], "max_steps": [30, 300], "lr": 2.0, "scale": [0.5, 2.0]}),
     ("net64-manual-logit-widths-optimizer", replace(NET, dtype="float64", method="manual"), {"loss": "logit", "widths": [[2, 2, 1], [2, 4, 1]], "optimizer": ["gd", "momentum"], "lr": 2.0, "scale": [1.0, 2.0]}),
     ("net64-dataset", replace(NET, dtype="float64"), {"dataset": ["lab", "xor"], "lr": [1.0, 3.0], "scale": 1.0}),
-    ("obj-all-static", OBJ, {"objective": ["lab", "himmelblau"], "optimizer": ["gd", "momentum"], "max_steps": [20, 2000], "lr": [0.01, 0.1]}),
+    ("obj-all-static", OBJ, {"objective": ["lab", "himmelblau"], "optimizer": ["gd", "momentum"], "max_steps": [20, 500], "lr": [0.01, 0.1]}),
     ("obj64-manual-objective-max_steps", replace(OBJ, dtype="float64", method="manual"), {"objective": ["booth", "rosenbrock"], "max_steps": [20, 2000], "lr": 0.002}),
 ]  # fmt: skip
 
