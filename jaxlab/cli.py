@@ -82,6 +82,13 @@ _SCALAR_FLAGS = {
     "n_runs": (int, "restarts per grid cell (default 1000)"),
     "seed": (int, "root seed; restart g uses fold_in(key(seed), g)"),
     "chunk_size": (int, "restarts per compiled call (default: from devices and memory)"),
+    "lanes": (
+        str,
+        "auto (default: chosen per static combination by a probe), dense (a block of restarts "
+        "runs until its slowest stops) or recycle (a lane whose restart stopped takes the next "
+        "one); never changes a result",
+    ),
+    "refill": (int, "recycled lanes: steps between refills (default 0: jaxlab's choice)"),
 }
 
 
@@ -282,10 +289,19 @@ def _summary(res, seconds: float) -> str:
     lines = [f"jaxlab: {cfg.total_runs:,} restarts in {cfg.n_cells:,} {cells}, {seconds:.1f} s"]
     t = res.meta.get("timings", {})
     if t.get("restart_steps_per_s"):
-        lines.append(
-            f"  compile {t['compile_s']:.1f} s, {t['restarts_per_s']:,.0f} restarts/s "
-            f"({t['restart_steps_per_s'] / 1e6:,.1f} M restart-steps/s)"
+        line = (
+            f"  compile {t['compile_s']:.1f} s, {t['restarts_per_s']:,.0f} restarts/s, "
+            f"{t['restart_steps_per_s'] / 1e6:,.1f} M restart-steps/s run"
         )
+        if t.get("budget_steps_per_s"):  # older run directories have only the budget figure
+            line += (
+                f" ({t['budget_steps_per_s'] / 1e6:,.1f} M of budget; "
+                f"{t['budget_used']:.0%} of the budget used)"
+            )
+        lanes = sorted({v["lanes"] for v in res.meta.get("lanes", {}).values()})
+        if lanes:
+            line += f", lanes {'/'.join(lanes)}"
+        lines.append(line)
     from jaxlab.aggregate import best_index
 
     best = best_index(c["success_rate"], c["ci_low"]) or 0  # the figure's rule

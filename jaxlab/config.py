@@ -48,6 +48,7 @@ __all__ = [
 
 DTYPES = ("float32", "float64")
 KEYS = ("independent", "paired")
+LANES = ("auto", "dense", "recycle")
 # Each device trains its restarts in vmapped blocks of lane_block lanes: a fixed width keeps a
 # restart's last bits independent of the chunk size and device count (XLA orders a vmapped
 # reduction by the batch width). Auto: LANE_BLOCK, or less for a sweep too small to fill it
@@ -404,6 +405,11 @@ class SweepConfig:
     chunk_size: int = 0  # 0: chosen from the devices and memory
     keep_runs: bool = False
     lane_block: int = 0  # restarts a device trains at once (0: auto; part of the result's bits)
+    # How lanes are kept busy (never part of the results: a restart's bits are the same either
+    # way): "dense" (a block of restarts runs until its slowest stops), "recycle" (a lane whose
+    # restart stopped takes the next one), "auto" (chosen per static combination by a probe).
+    lanes: str = "auto"
+    refill: int = 0  # recycle: steps between refills (0: REFILL)
     settings: tuple | None = None
     # Short forms of jaxlab's own settings, as in SweepConfig(problem=p, optimizer="adam",
     # max_steps=300): applied to ``settings`` on construction, then None.
@@ -465,7 +471,8 @@ class SweepConfig:
             return self.lane_block
         combos = math.prod(len(a.values) for a in self.axes if not a.traced)
         per_combo = max(1, self.n_cells // max(1, combos) * self.n_runs)
-        return min(LANE_BLOCK, max(64, 1 << math.ceil(math.log2(max(1, per_combo // 8)))))
+        # About 64 restarts per lane: enough for recycled lanes to keep busy to the end.
+        return min(LANE_BLOCK, max(64, 1 << math.ceil(math.log2(max(1, per_combo // 64)))))
 
     @property
     def n_cells(self) -> int:
@@ -522,6 +529,14 @@ class SweepConfig:
         check_int("seed", self.seed, lo=0, hi=2**63 - 1)
         check_int("chunk_size", self.chunk_size, lo=0, hi=2**28)
         check_int("lane_block", self.lane_block, lo=0, hi=2**24)
+        check_choice("lanes", self.lanes, LANES)
+        if self.lanes == "recycle" and self.problem_obj.train is not None:
+            raise ConfigError(
+                "lanes",
+                f"'recycle' needs jaxlab's loop; problem {self.problem_label!r} trains itself "
+                "(train): use dense or auto",
+            )
+        check_int("refill", self.refill, lo=0, hi=MAX_STEPS_LIMIT)
         if not isinstance(self.keep_runs, bool):
             raise ConfigError("keep_runs", f"expected true or false, got {self.keep_runs!r}")
         if not isinstance(self.name, str) or not self.name:
@@ -567,7 +582,7 @@ _SCALARS = {f.name for f in fields(SweepConfig)} - {"settings", "optimizer", "ma
 _TYPES = {
     "name": str, "problem": str, "problem_args": dict, "problem_path": str, "method": str,
     "dtype": str, "tol": float, "threshold": float, "n_runs": int, "seed": int, "keys": str,
-    "chunk_size": int, "keep_runs": bool, "lane_block": int,
+    "chunk_size": int, "keep_runs": bool, "lane_block": int, "lanes": str, "refill": int,
 }  # fmt: skip
 
 
@@ -727,8 +742,10 @@ def config_hash(cfg: SweepConfig) -> str:
     """A short stable hash of what determines the results (chunking, names and paths
     excluded)."""
     d = to_dict(cfg)
-    for k in ("chunk_size", "name", "problem_path", "lane_block"):
-        d.pop(k, None)  # lane_block: resolved from the rest when 0, then kept in config.toml
+    for k in ("chunk_size", "name", "problem_path", "lane_block", "lanes", "refill"):
+        # lane_block: resolved from the rest when 0, then kept in config.toml; lanes and
+        # refill change how restarts are scheduled, never their results.
+        d.pop(k, None)
     for name, digest in dict(cfg.problem_obj.digests or {}).items():  # e.g. a data file's bytes
         d[f"{name}_digest"] = [digest(v) for v in cfg.setting(name).values]
     return hashlib.sha256(tomli_w.dumps(d).encode()).hexdigest()[:16]

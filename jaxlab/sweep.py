@@ -43,7 +43,14 @@ from jaxlab import aggregate as A
 from jaxlab import rundir, validate
 from jaxlab.checks import check_problem
 from jaxlab.config import SweepConfig, config_hash, to_toml
-from jaxlab.engine import ChunkResult, compile_all, make_plan, precision, run_chunks
+from jaxlab.engine import (
+    COMPILE_STATS,
+    ChunkResult,
+    compile_all,
+    make_plan,
+    precision,
+    run_chunks,
+)
 from jaxlab.errors import ConfigError, check_int
 from jaxlab.results import SweepResult, cells_table, load_run, runs_table, write_csv
 
@@ -272,7 +279,9 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
     bar = Progress(sum(t.stop - t.start for t in mine), progress)
     t_compile = compile_all(plan, local[:nd]) if todo or redo else 0.0
     t0 = time.perf_counter()
-    counter = {"done": done}
+    counter = {"done": done, "steps_run": 0}
+    choices: dict = {}  # static combination -> engine.LaneChoice
+    compiled_before = COMPILE_STATS["seconds"]
     computed_in: set[str] = set()  # the dtypes the chunks' losses came back in
     last_checkpoint = [time.perf_counter()]
 
@@ -288,6 +297,7 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
 
     def on_chunk(r: ChunkResult):
         computed_in.add(r.dtype)
+        counter["steps_run"] += r.steps_run
         agg.add_rows(r.first_cell, r.agg)
         if r.runs is not None:
             if runs_dir is not None:
@@ -314,7 +324,7 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
         )  # fmt: skip
     with _Interrupt() as intr:
         try:
-            run_chunks(plan, todo, local[:nd], on_chunk)
+            run_chunks(plan, todo, local[:nd], on_chunk, choices)
         except _StopNow:
             checkpoint()
             bar.close()
@@ -325,8 +335,13 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
             ) from None
     checkpoint()
     bar.close()
-    t_run = time.perf_counter() - t0
+    # A program compiled on the way (dense lanes chosen after a probe) is compile time too.
+    t_late = COMPILE_STATS["seconds"] - compiled_before
+    t_compile += t_late
+    t_run = time.perf_counter() - t0 - t_late
     ran = sum(t.stop - t.start for t in todo)
+    budget = sum((t.stop - t.start) * plan.combos[t.combo].max_steps for t in todo)
+    steps_run = counter["steps_run"]
     if n_proc > 1:
         agg = _sum_over_processes(agg)
     cells = cells_table(cfg, agg)
@@ -351,8 +366,18 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
             "compile_s": t_compile,
             "run_s_this_session": t_run,
             "restarts_per_s": ran / t_run if t_run > 0 else None,
-            "restart_steps_per_s": ran * max_steps / t_run if t_run > 0 else None,
+            # Steps the restarts really took, per second (what the machine did for them),
+            # and the budget's steps per second (restarts x max_steps, the older figure).
+            "restart_steps_per_s": steps_run / t_run if t_run > 0 else None,
+            "budget_steps_per_s": budget / t_run if t_run > 0 else None,
+            "steps_run": steps_run,
+            "budget_steps": budget,
+            "budget_used": steps_run / budget if budget else None,
             "resumed_chunks": done,
+        },
+        "lanes": {
+            _combo_label(plan, c): {"lanes": ch.lanes, "why": ch.why}
+            for c, ch in sorted(choices.items())
         },
         "peak_rss_mb": _peak_rss_mb(),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
@@ -378,6 +403,17 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
 
 class _StopNow(Exception):
     pass
+
+
+def _combo_label(plan, c: int) -> str:
+    """A static combination's name in meta.json: its swept static values, or "all"."""
+    swept = [a.name for a in plan.config.axes if not a.traced]
+    static = dict(plan.combos[c].static)
+    parts = []
+    for name in swept:
+        v = static[name]
+        parts.append(f"{name}={'-'.join(map(str, v)) if isinstance(v, (list, tuple)) else v}")
+    return ", ".join(parts) or "all"
 
 
 def problem_provenance(cfg: SweepConfig) -> dict:
