@@ -173,6 +173,26 @@ def test_facets_and_empty_cells(tmp_path):
     assert report.NAN_GREY in text  # the empty cell
 
 
+def test_too_many_panels_still_gives_a_report(tmp_path):
+    """Past MAX_PANELS the maps are left out, saying why (as the PNGs are skipped); the rest
+    of the report is there."""
+    cfg = SweepConfig(n_runs=4).with_settings(
+        lr=[1.0, 2.0], scale=[1.0, 2.0], dataset=["lab", "xor"],
+        optimizer=["gd", "momentum", "adam"], max_steps=[10, 20, 30, 40, 50],
+    )  # fmt: skip
+    cfg = cfg.validate()
+    agg = A.Aggregates.zeros(cfg.n_cells, 50)
+    agg.n_runs[:] = 4
+    agg.status[:, 0] = 4
+    agg.steps_hist[:, 1] = 4
+    agg.loss_hist[:, 100] = 4
+    (tmp_path / "config.toml").write_text(to_toml(cfg))
+    res = SweepResult(cfg, cells_table(cfg, agg), None, {}, tmp_path)
+    text = report.report_html(res)
+    assert "Maps not drawn: facet: 30 panels (2 dataset x 3 optimizer x 5 max_steps)" in text
+    assert html.escape(to_toml(cfg)) in text
+
+
 # --- in a real browser -------------------------------------------------------------------------
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 TOOLTIP_JS = """
