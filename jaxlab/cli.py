@@ -1,4 +1,4 @@
-"""The ``jaxlab`` command line: ``sweep``, ``plot``, ``gradcheck``, ``bench``.
+"""The ``jaxlab`` command line: ``sweep``, ``plot``, ``report``, ``gradcheck``, ``bench``.
 
 Bad input ends in one line on stderr naming the parameter and what is allowed, exit status 2,
 and nothing written. Ctrl-C stops a sweep at a chunk boundary (exit 130) with the command that
@@ -361,6 +361,12 @@ def cmd_plot(args) -> int:
     return plots.main_plot(args.run_dir, args.x, args.y, args.facet)
 
 
+def cmd_report(args) -> int:
+    from jaxlab import report
+
+    return report.main_report(args.run_dir, args.x, args.y)
+
+
 def make_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="jaxlab", description="How often does training succeed, and for which settings?"
@@ -383,6 +389,18 @@ def make_parser() -> argparse.ArgumentParser:
         "neither mapped nor named are pooled, and the figure says so; 'none' pools them all",
     )
     pp.set_defaults(func=cmd_plot)
+    pr = sub.add_parser(
+        "report",
+        help="write report.html: a self-contained, interactive HTML report of a run directory",
+        description="Write RUN_DIR/report.html from the run's files (nothing is recomputed): "
+        "interactive success-rate and steps maps (hover a cell for its numbers), the problem's "
+        "figures, config.toml and meta.json's provenance; it opens offline. Needs bokeh "
+        "(pip install 'jaxlab[report]').",
+    )
+    pr.add_argument("run_dir")
+    pr.add_argument("--x", metavar="NAME", help="axis across the maps (default: as jaxlab plot)")
+    pr.add_argument("--y", metavar="NAME", help="axis up the maps (default: as jaxlab plot)")
+    pr.set_defaults(func=cmd_report)
     # Listed for `jaxlab --help` only: main() hands these to their own parsers (_PASS_THROUGH).
     sub.add_parser("gradcheck", help="three-way gradient checks in float64", add_help=False)
     sub.add_parser(

@@ -16,7 +16,8 @@ A run directory holds:
   since, appended the moment each chunk is done;
 * ``boundaries.npz``: network sweeps: the restarts the decision-boundary figure draws, replayed
   when the sweep finished (:mod:`jaxlab.problems.boundaries`);
-* the figures (``*.png``), redrawn from the files above by ``jaxlab plot``.
+* the figures (``*.png``), redrawn from the files above by ``jaxlab plot``, and ``report.html``
+  (:mod:`jaxlab.report`), written after ``meta.json`` and rewritten by ``jaxlab report``.
 
 Reading a run directory back, and the tables themselves, are :mod:`jaxlab.results`
 (:func:`~jaxlab.results.load_run`); every file is checked when it is read back
@@ -397,7 +398,12 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
             from jaxlab import plots
 
             meta["figures"] = plots.draw_all(result)
-        rundir.atomic_write(out / "meta.json", validate.meta_text(out, meta))
+        meta_text = validate.meta_text(out, meta)
+        rundir.atomic_write(out / "meta.json", meta_text)
+        if figures:  # from the files' values, as `jaxlab report` makes it; without bokeh: a line
+            from jaxlab import report
+
+            report.after_sweep(result, json.loads(meta_text))
     return result
 
 
