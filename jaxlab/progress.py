@@ -154,8 +154,9 @@ class Progress:
             self.stream.flush()
         elif self.mode == "lines" and self.done:
             done, rate, _ = self._numbers(now)
+            what = "done" if done >= self.total else "stopped"
             self.stream.write(
-                f"jaxlab: {done:,}/{self.total:,} restarts done ({done / self.total:.0%}) in "
+                f"jaxlab: {done:,}/{self.total:,} restarts {what} ({done / self.total:.0%}) in "
                 f"{_seconds(now - self.t0)}, {rate:,.0f} restarts/s\n"
             )
             self.stream.flush()
@@ -175,7 +176,8 @@ class _View:
         frac = self.done / self.total if self.total else 1.0
         head = f"{self.done:,}/{self.total:,} restarts ({frac:.0%}), {self.rate:,.0f} restarts/s"
         if self.final:
-            return f"{head}, done in {_seconds(self.elapsed)}"
+            what = "done in" if self.done >= self.total else "stopped after"
+            return f"{head}, {what} {_seconds(self.elapsed)}"
         return f"{head}, ETA {_seconds(self.eta)}"
 
     def __repr__(self) -> str:
