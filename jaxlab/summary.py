@@ -57,6 +57,8 @@ def _facts(res) -> list[tuple[str, str]]:
     n_cells = len(np.asarray(res.cells["n_runs"]))
     total = int(np.sum(res.cells["n_runs"]))
     axes = " x ".join(f"{a.name} {len(a.values)}" for a in cfg.axes)
+    if getattr(cfg, "points", None) is not None:  # a list of points, not a product grid
+        axes = "points over " + ", ".join(a.name for a in cfg.axes)
     b = best(res)
     rows = [
         ("problem", str(cfg.problem_label)),
