@@ -134,17 +134,14 @@ def finish(fig, path=None, own: bool = True) -> Figure:
     return root
 
 
-def check_target(ax=None, fig=None, *, multi: str | None = None) -> None:
+def check_target(ax=None, fig=None) -> None:
     """Refuse a drawing target that is not one: ``ax`` must be a matplotlib Axes, ``fig`` a
-    Figure or SubFigure, not both; ``multi`` (what the figure draws, for the message): it has
-    several panels, so ``ax`` is refused (use ``fig``)."""
+    Figure or SubFigure, not both."""
     from matplotlib.axes import Axes
     from matplotlib.figure import FigureBase
 
     if ax is not None and fig is not None:
         raise ConfigError("ax", "give ax (one panel) or fig (a whole figure), not both")
-    if ax is not None and multi is not None:
-        raise ConfigError("ax", f"{multi} has several panels; draw it into a figure with fig=")
     if ax is not None and not isinstance(ax, Axes):
         raise ConfigError("ax", f"expected a matplotlib Axes, got {type(ax).__name__}")
     if fig is not None and not isinstance(fig, FigureBase):
@@ -317,9 +314,11 @@ def _draw(res, path, x, y, facet, kind: str, ax=None, fig=None) -> Figure:
 
 
 def _into_axes(ax, f, kind, cmap, vmax, clabel, title) -> None:
-    """The figure's one panel, drawn into the user's ``ax`` (its colour bar beside it); the
-    figure's title and note are left out, the panel's own title kept."""
-    if len(f.panels) != 1:
+    """The figure's one panel, drawn into the user's ``ax`` (its colour bar beside it; a line
+    map: up to LINES_MAX lines in it); the figure's title and note are left out, the panel's
+    own title kept."""
+    one = len(f.panels) <= (LINES_MAX if f.y is None else 1)
+    if not one:
         names = " x ".join(a.name for a in f.facet)
         raise ConfigError(
             "ax",
@@ -327,7 +326,7 @@ def _into_axes(ax, f, kind, cmap, vmax, clabel, title) -> None:
             "with fig=, or one panel with res.select(NAME=VALUE) (or facet=() to pool them)",
         )
     if f.y is None:
-        _line_panel(ax, f, [0], kind, vmax, clabel)
+        _line_panel(ax, f, list(range(len(f.panels))), kind, vmax, clabel)
     else:
         nx, ny = len(f.x.values), len(f.y.values)
         bbox = ax.get_window_extent()

@@ -142,6 +142,11 @@ def test_heatmap_into_a_user_axes_writes_nothing(res, tmp_path, monkeypatch):
     ax = Figure().subplots()
     plots.success_heatmap(line, ax=ax)
     assert ax.lines and ax.collections  # the line and its Wilson band
+    ax = Figure().subplots()
+    plots.success_heatmap(sub, x="lr", facet="x1", ax=ax)  # a line per x1, in one Axes
+    assert sorted(x.get_label() for x in ax.lines if x.get_label().startswith("x1 ")) == [
+        "x1 -1", "x1 0.5", "x1 2"
+    ]  # fmt: skip
     assert list(tmp_path.iterdir()) == []
 
 
