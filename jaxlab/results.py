@@ -41,6 +41,25 @@ class SweepResult:
 
         return pd.DataFrame(self.cells)
 
+    def to_xarray(self):
+        """The cells table as an ``xarray.Dataset``: a dimension per swept axis (its values as
+        coordinates, as cells.csv writes them), every other column a variable over them
+        (:mod:`jaxlab.xarrays`). Needs ``pip install 'jaxlab[xarray]'``."""
+        from jaxlab.xarrays import to_dataset
+
+        return to_dataset(self)
+
+    def __repr__(self) -> str:
+        from jaxlab.summary import short
+
+        return short(self)
+
+    def _repr_html_(self) -> str:
+        """A summary table for notebooks (:func:`jaxlab.summary.html_table`)."""
+        from jaxlab.summary import html_table
+
+        return html_table(self)
+
     def select(self, nearest: bool = False, **where) -> SweepResult:
         """The sub-grid where the given axes hold one value each, e.g.
         ``res.select(optimizer="adam")`` or ``res.select(widths=[2, 4, 1])`` (``"2-4-1"`` too):

@@ -53,6 +53,8 @@ from jaxlab.engine import (
     run_chunks,
 )
 from jaxlab.errors import ConfigError, check_int
+from jaxlab.progress import Progress
+from jaxlab.progress import interval as progress_interval
 from jaxlab.results import SweepResult, cells_table, load_run, runs_table, write_csv
 
 # SweepResult, load_run, cells_table and write_csv live in jaxlab.results; they are re-exported
@@ -62,37 +64,6 @@ __all__ = ["SweepInterrupted", "SweepResult", "cells_table", "load_run", "run_sw
 STATE_VERSION = 1
 PROBLEM_FILE = "problem.json"
 CHECKPOINT_SECONDS = 2.0  # full-state rewrites; every chunk is appended to the log at once
-
-
-class Progress:
-    """A one-line progress bar on stderr (restarts done, restarts/s, ETA); quiet off a TTY."""
-
-    def __init__(self, total: int, enabled: bool | None = None, stream=None):
-        self.stream = stream or sys.stderr
-        self.enabled = self.stream.isatty() if enabled is None else enabled
-        self.total, self.done, self.t0, self.last = total, 0, time.perf_counter(), 0.0
-
-    def update(self, n: int, already: int = 0) -> None:
-        self.done += n
-        now = time.perf_counter()
-        if not self.enabled or (now - self.last < 0.1 and self.done + already < self.total):
-            return
-        self.last = now
-        rate = self.done / max(now - self.t0, 1e-9)
-        left = self.total - already - self.done
-        eta = left / rate if rate > 0 else float("inf")
-        frac = (already + self.done) / self.total
-        bar = "#" * int(30 * frac)
-        self.stream.write(
-            f"\r[{bar:<30}] {already + self.done:,}/{self.total:,} restarts  "
-            f"{rate:,.0f}/s  ETA {eta:5.1f}s "
-        )
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.enabled:
-            self.stream.write("\n")
-            self.stream.flush()
 
 
 def _versions() -> dict:
@@ -195,6 +166,8 @@ def run_sweep(
         check_problem(cfg)  # jax.eval_shape of the problem's functions: nothing compiles
     if n_devices is not None:
         check_int("n_devices", n_devices, lo=1)
+    if progress is not False:
+        progress_interval()  # a bad JAXLAB_PROGRESS_INTERVAL: refused before anything is written
     n_proc, pid = jax.process_count(), jax.process_index()
     out_path = Path(out) if out is not None else None
     lock = None
@@ -277,8 +250,8 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
     mem_runs: list = []
     todo = mine[done:]
     already = sum(t.stop - t.start for t in mine[:done])
-    bar = Progress(sum(t.stop - t.start for t in mine), progress)
     t_compile = compile_all(plan, local[:nd]) if todo or redo else 0.0
+    bar = Progress(sum(t.stop - t.start for t in mine), progress)  # its rate: after compiling
     t0 = time.perf_counter()
     counter = {"done": done, "steps_run": 0}
     choices: dict = {}  # static combination -> engine.LaneChoice
