@@ -147,6 +147,12 @@ def _sweep_parser(sub) -> argparse.ArgumentParser:
         "(repeatable; the flags above are short forms)",
     )
     p.add_argument(
+        "--points",
+        metavar="FILE.csv",
+        help="sweep these points instead of a grid: a header of setting names, a row per point "
+        "(each n_runs restarts)",
+    )
+    p.add_argument(
         "--keep-runs",
         action="store_true",
         default=None,
@@ -248,6 +254,7 @@ def _build_config(args):
         others = [k for k in ("config", "preset", "out") if getattr(args, k)]
         others += [k for k in list(_SCALAR_FLAGS) + list(SWEEPABLE) if getattr(args, k) is not None]
         others += ["keep_runs"] if args.keep_runs else []
+        others += ["points"] if args.points else []
         others += ["set"] if args.set else []
         if others:
             flags = ", ".join("--" + k.replace("_", "-") for k in others)
@@ -271,6 +278,8 @@ def _build_config(args):
         flags[k] = v
     if args.keep_runs:
         flags["keep_runs"] = True
+    if args.points:
+        flags["points"] = args.points
     return from_dict(flags, base=cfg, path=os.getcwd()) if flags else cfg.validate()
 
 

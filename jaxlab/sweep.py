@@ -363,7 +363,9 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
         if runs is not None:
             write_csv(out / "runs.csv", runs)
         prepare = cfg.problem_obj.prepare
-        if prepare is not None:  # e.g. replayed boundaries: `jaxlab plot` then only reads files
+        if (
+            prepare is not None and cfg.points is None
+        ):  # e.g. replayed boundaries: `jaxlab plot` then only reads files
             t_prep = time.perf_counter()
             prepare(result)
             # Its compile and replay, apart from the sweep's compile_s and run time.
