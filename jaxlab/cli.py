@@ -159,6 +159,11 @@ def _sweep_parser(sub) -> argparse.ArgumentParser:
         help="also write runs.csv (one row per restart)",
     )
     p.add_argument("--no-figures", action="store_true", help="skip drawing the figures")
+    p.add_argument(
+        "--log",
+        metavar="TRACKER",
+        help="log the finished sweep as one tracker run: mlflow (MLFLOW_TRACKING_URI says where)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     p.add_argument(
         "--devices",
@@ -314,6 +319,10 @@ def _summary(res, seconds: float) -> str:
 
 
 def cmd_sweep(args) -> int:
+    if args.log is not None:  # before anything runs or is written
+        from jaxlab.trackers import check_tracker
+
+        check_tracker(args.log)
     distributed = args.distributed or args.processes is not None
     _setup_devices(args.devices, distributed)
     cfg = _build_config(args)
@@ -329,7 +338,7 @@ def cmd_sweep(args) -> int:
     try:
         res = run_sweep(
             cfg, out, resume=bool(args.resume), progress=False if args.quiet else None,
-            figures=not args.no_figures, n_devices=args.devices,
+            figures=not args.no_figures, n_devices=args.devices, log=args.log,
         )  # fmt: skip
     except SweepInterrupted as e:
         sys.stderr.write(f"jaxlab: {e}\n")
