@@ -1,7 +1,8 @@
 """The Optuna ask-and-tell driver (jaxlab.search) with the real optuna: a batch of trials in
-one compiled call, nothing recompiled after the first batch, each trial told its cell's rate."""
+one compiled call, nothing recompiled after the first batch, each trial told its cell's rate;
+the example experiments/optuna_search.py run small."""
 
-import subprocess
+import runpy
 import sys
 from pathlib import Path
 
@@ -27,11 +28,17 @@ def _study():
     return optuna.create_study(direction="maximize", sampler=sampler)
 
 
-def test_optimize_compiles_once_and_tells_the_cells_rates():
+def test_optimize_compiles_once_and_tells_the_cells_rates(monkeypatch, capsys):
+    # The example first (in this process, so its program is the one the calls below reuse)
+    script = Path(__file__).resolve().parents[1] / "experiments" / "optuna_search.py"
+    args = ["--batches", "2", "--batch-size", "4", "--n-runs", "16", "--max-steps", "20"]
+    monkeypatch.setattr(sys, "argv", [str(script), *args])
+    runpy.run_path(str(script), run_name="__main__")
+    assert "8 trials in 2 compiled batches" in capsys.readouterr().out
     study = _study()
-    first = optimize(study, BASE, SPACE, n_batches=1, batch_size=4, n_devices=1)
+    first = optimize(study, BASE, SPACE, n_batches=1, batch_size=4)
     compiles = engine.COMPILE_STATS["compiles"]
-    later = optimize(study, BASE, SPACE, n_batches=2, batch_size=4, n_devices=1)
+    later = optimize(study, BASE, SPACE, n_batches=2, batch_size=4)
     assert engine.COMPILE_STATS["compiles"] == compiles  # TPE's batches reuse the program
     told = [t.value for t in study.trials]
     rates = np.concatenate([r.cells["success_rate"] for r in first + later])
@@ -50,12 +57,3 @@ def test_optimize_bad_input():
         optimize(_study(), BASE, SPACE, 1, 2, objective="succes_rate")
     with pytest.raises(ConfigError, match="scale: 9 values, but a sweep over points"):
         optimize(_study(), BASE, {"lr": (0.1, 1)}, 1, 2)
-
-
-def test_optuna_example_runs(tmp_path):
-    script = Path(__file__).resolve().parents[1] / "experiments" / "optuna_search.py"
-    cmd = [sys.executable, str(script), "--batches", "2", "--batch-size", "4", "--n-runs", "8"]
-    cmd += ["--max-steps", "20"]
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path)
-    assert p.returncode == 0, p.stderr
-    assert "best: lr=" in p.stdout and "8 trials in 2 compiled batches" in p.stdout
