@@ -17,6 +17,7 @@ Values are written the same way in TOML and on the command line: a number or nam
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import tomllib
@@ -239,25 +240,30 @@ def _check_value(setting: Setting, v):
     name = setting.name
     if setting.choices is not None and isinstance(v, str) and v not in setting.choices:
         check_choice(name, v, setting.choices)  # unknown value 'adamm' (did you mean 'adam'?)
-    bad = ConfigError(name, f"expected {setting.allowed}, got {v!r}")
+
+    given = v
+
+    def bad():  # built only when raised: points check many values
+        return ConfigError(name, f"expected {setting.allowed}, got {given!r}")
+
     if setting.traced:
         if not _is_number(v):
-            raise bad
+            raise bad()
         v = float(v)
         if not (math.isfinite(v) or (math.isnan(v) and setting.check is not None)):
-            raise bad
+            raise bad()
     else:
         if isinstance(v, list):
             v = tuple(v)
         if isinstance(v, tuple) and not _tuple_default(setting):
-            raise bad
+            raise bad()
         if not isinstance(v, str | int | float | bool | tuple) and not callable(v):
-            raise bad
+            raise bad()
         if isinstance(setting.default, bool) != isinstance(v, bool):
-            raise bad
+            raise bad()
         if isinstance(setting.default, int) and not isinstance(setting.default, bool):
             if not isinstance(v, int) or isinstance(v, bool):
-                raise bad
+                raise bad()
     if setting.check is not None:
         try:
             ok = bool(setting.check(v))
@@ -266,7 +272,7 @@ def _check_value(setting: Setting, v):
         except Exception:
             ok = False
         if not ok:
-            raise bad
+            raise bad()
     return v
 
 
@@ -483,9 +489,10 @@ class SweepConfig:
         per_combo = max(1, self.runs_per_combo)
         return min(LANE_BLOCK, max(64, 1 << math.ceil(math.log2(max(1, per_combo // 8)))))
 
-    @property
+    @functools.cached_property
     def runs_per_combo(self) -> int:
-        """Restarts of the largest static combination (all of them share one for points)."""
+        """Restarts of the largest static combination (cached: a long point list is read
+        once, not at every chunk)."""
         if self.points is not None:
             from jaxlab.points import combos
 

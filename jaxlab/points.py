@@ -98,7 +98,7 @@ def normalize(spec, known: dict, folder: str | os.PathLike | None = None) -> tup
     names the file (or ``points``), the row and the setting."""
     if _is_normal(spec):
         return spec
-    from jaxlab.config import _SCALARS, parse_values
+    from jaxlab.config import _SCALARS
 
     label = "points"
     if isinstance(spec, str | os.PathLike):
@@ -125,18 +125,42 @@ def normalize(spec, known: dict, folder: str | os.PathLike | None = None) -> tup
     out = []
     for name in (k for k in known if k in cols):
         values = []
+        parse = _parser(known[name])
         for i, v in enumerate(cols[name]):
-            if isinstance(v, np.generic):
-                v = v.item()
             try:
-                axis = parse_values(name, v, known[name])
-                if len(axis.values) != 1:
-                    raise ConfigError(name, f"expected one value a point, got {v!r}")
+                values.append(parse(v))
             except ConfigError as e:
                 raise ConfigError(label, f"point {i}: {e}") from None
-            values.append(axis.values[0])
         out.append((name, tuple(values)))
     return tuple(out)
+
+
+def _parser(setting):
+    """``value -> checked value`` of one setting: a number straight to its check for traced
+    settings (points are many), else as a grid's value, each distinct value parsed once."""
+    from jaxlab.config import _check_value, parse_values
+
+    memo: dict = {}
+
+    def one(v):
+        if isinstance(v, np.generic):
+            v = v.item()
+        if setting.traced and isinstance(v, str):
+            try:
+                v = float(v)
+            except ValueError:
+                raise ConfigError(setting.name, f"expected {setting.allowed}, got {v!r}") from None
+        if setting.traced and isinstance(v, int | float) and not isinstance(v, bool):
+            return _check_value(setting, v)
+        key = (type(v), v) if not isinstance(v, list) else (list, tuple(v))
+        if key not in memo:
+            axis = parse_values(setting.name, v, setting)
+            if len(axis.values) != 1:
+                raise ConfigError(setting.name, f"expected one value a point, got {v!r}")
+            memo[key] = axis.values[0]
+        return memo[key]
+
+    return one
 
 
 def unique(values: tuple) -> tuple:
