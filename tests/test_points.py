@@ -20,10 +20,9 @@ def _cfg(points, **kw):
     return SweepConfig(points=points, **{**BASE, **kw})
 
 
-def test_cli_points_file_two_static_combinations(tmp_path, env):
+def test_cli_points_file(tmp_path, env):
     pts = tmp_path / "points.csv"
-    # gd, adam, gd: two static combinations (two programs), three chunks (runs of one each)
-    pts.write_text("optimizer,lr,scale\ngd,0.5,1\nadam,0.1,0.5\ngd,1,2\n")
+    pts.write_text("optimizer,lr,scale\ngd,0.5,1\ngd,0.1,0.5\ngd,1,2\n")
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "jaxlab", "sweep", "--points", str(pts), "--n-runs", "8"]
     cmd += ["--max-steps", "20", "--out", str(out), "--quiet"]
@@ -31,15 +30,13 @@ def test_cli_points_file_two_static_combinations(tmp_path, env):
     assert p.returncode == 0, p.stderr
     res = load_run(out)
     assert list(res.cells)[:4] == ["point", "optimizer", "lr", "scale"]
-    assert res.cells["optimizer"].tolist() == ["gd", "adam", "gd"]
+    assert res.cells["optimizer"].tolist() == ["gd", "gd", "gd"]
     assert res.cells["lr"].tolist() == [0.5, 0.1, 1.0]
     assert res.cells["n_runs"].tolist() == [8, 8, 8]
-    assert res.cell(optimizer="gd", lr=1.0)["point"] == 2
-    sel = res.select(optimizer="gd")
-    assert sel.config.points == (("lr", (0.5, 1.0)), ("scale", (1.0, 2.0)))
-    assert sel.cells["point"].tolist() == [0, 2]
-    plan = engine.make_plan(res.config)
-    assert len(plan.combos) == 2 and [t.combo for t in plan.tasks] == [0, 1, 0]
+    assert res.cell(lr=1.0)["point"] == 2 and res.cell(point=1)["scale"] == 0.5
+    sel = res.select(lr=0.5)
+    assert sel.config.points == (("optimizer", ("gd",)), ("scale", (1.0,)))
+    assert sel.cells["point"].tolist() == [0]
     # config.toml alone reruns it: the points are written inline
     again = from_toml((out / "config.toml").read_text())
     assert again.points == res.config.points
@@ -56,17 +53,26 @@ def test_points_equal_the_grid_with_paired_keys():
             assert p.cells[k][i] == cell[k], (r, k)
 
 
-def test_points_resume_is_identical_and_hash_covers_points(tmp_path):
-    rows = [{"lr": 0.5 * (i + 1), "scale": 1.0} for i in range(4)]
-    cfg = _cfg(rows, chunk_size=8)  # a chunk per point
+def test_points_two_static_combinations_resume_identical_hash_covers_points(tmp_path):
+    # gd, adam, gd, adam: two programs (gd's shared with the test above), a chunk per point
+    rows = [
+        {"optimizer": o, "lr": 0.5 * (i + 1), "scale": 1.0}
+        for i, o in enumerate(["gd", "adam"] * 2)
+    ]
+    cfg = _cfg(rows, chunk_size=32)
+    plan = engine.make_plan(cfg)
+    assert len(plan.combos) == 2 and [t.combo for t in plan.tasks] == [0, 1, 0, 1]
     whole = run_sweep(cfg, progress=False, n_devices=1)
+    sel = whole.select(optimizer="adam")
+    assert sel.config.points == (("lr", (1.0, 2.0)), ("scale", (1.0, 1.0)))
+    assert sel.cells["point"].tolist() == [1, 3]
     out = tmp_path / "run"
     with pytest.raises(SweepInterrupted):
         run_sweep(cfg, out, progress=False, n_devices=1, figures=False, stop_after_chunks=2)
     resumed = run_sweep(None, out, resume=True, progress=False, n_devices=1, figures=False)
     for k in ("n_success", "n_converged", "median_final_loss"):
         assert np.array_equal(resumed.cells[k], whole.cells[k])
-    moved = _cfg([{**rows[0], "lr": 0.25}, *rows[1:]], chunk_size=8)
+    moved = _cfg([{**rows[0], "lr": 0.25}, *rows[1:]], chunk_size=32)
     assert config_hash(moved) != config_hash(cfg)
     with pytest.raises(ConfigError, match="differs"):
         run_sweep(moved, out, resume=True)
