@@ -154,12 +154,23 @@ def _sweep_parser(sub) -> argparse.ArgumentParser:
         "(repeatable; the flags above are short forms)",
     )
     p.add_argument(
+        "--points",
+        metavar="FILE.csv",
+        help="sweep these points instead of a grid: a header of setting names, a row per point "
+        "(each n_runs restarts)",
+    )
+    p.add_argument(
         "--keep-runs",
         action="store_true",
         default=None,
         help="also write runs.csv (one row per restart)",
     )
     p.add_argument("--no-figures", action="store_true", help="skip drawing the figures")
+    p.add_argument(
+        "--log",
+        metavar="TRACKER",
+        help="log the finished sweep as one tracker run: mlflow (MLFLOW_TRACKING_URI says where)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     p.add_argument(
         "--devices",
@@ -255,6 +266,7 @@ def _build_config(args):
         others = [k for k in ("config", "preset", "out") if getattr(args, k)]
         others += [k for k in list(_SCALAR_FLAGS) + list(SWEEPABLE) if getattr(args, k) is not None]
         others += ["keep_runs"] if args.keep_runs else []
+        others += ["points"] if args.points else []
         others += ["set"] if args.set else []
         if others:
             flags = ", ".join("--" + k.replace("_", "-") for k in others)
@@ -278,6 +290,8 @@ def _build_config(args):
         flags[k] = v
     if args.keep_runs:
         flags["keep_runs"] = True
+    if args.points:
+        flags["points"] = args.points
     return from_dict(flags, base=cfg, path=os.getcwd()) if flags else cfg.validate()
 
 
@@ -321,6 +335,10 @@ def _summary(res, seconds: float) -> str:
 
 
 def cmd_sweep(args) -> int:
+    if args.log is not None:  # before anything runs or is written
+        from jaxlab.trackers import check_tracker
+
+        check_tracker(args.log)
     distributed = args.distributed or args.processes is not None
     _setup_devices(args.devices, distributed)
     cfg = _build_config(args)
@@ -336,7 +354,7 @@ def cmd_sweep(args) -> int:
     try:
         res = run_sweep(
             cfg, out, resume=bool(args.resume), progress=False if args.quiet else None,
-            figures=not args.no_figures, n_devices=args.devices,
+            figures=not args.no_figures, n_devices=args.devices, log=args.log,
         )  # fmt: skip
     except SweepInterrupted as e:
         sys.stderr.write(f"jaxlab: {e}\n")

@@ -20,7 +20,7 @@ import itertools
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import jax
@@ -70,8 +70,15 @@ class Plan:
     chunk_size: int
     n_devices: int
     combos: tuple  # of RunSpec, one per static combination
-    cells_per_combo: int
+    cells_per_combo: int  # a grid's (0 for points: see cell_combo)
     tasks: tuple  # of ChunkTask
+    # Points (config.points): each cell's static combination, (n_cells,) int64.
+    cell_combo: np.ndarray | None = field(default=None, compare=False, hash=False)
+
+    @functools.cached_property
+    def _point_values(self) -> dict[str, np.ndarray]:
+        cfg = self.config
+        return {n: np.asarray(v, np.float64) for n, v in cfg.points if cfg.schema[n].traced}
 
     @property
     def block(self) -> int:
@@ -105,6 +112,14 @@ class Plan:
         cfg = self.config
         g = np.asarray(g, dtype=np.int64)
         cell = g // cfg.n_runs
+        if cfg.points is not None:  # each cell is a point: its row of the point table
+            given = self._point_values
+            return {
+                n: (
+                    given[n][cell] if n in given else np.full(g.shape, cfg.setting(n).values[0])
+                ).astype(cfg.dtype)
+                for n in cfg.traced_names
+            }
         traced_axes = [a for a in cfg.axes if a.traced]
         sizes = [len(a.values) for a in traced_axes]
         local = cell % self.cells_per_combo
@@ -141,7 +156,7 @@ def default_chunk_size(cfg: SweepConfig, n_devices: int, platform: str) -> int:
     if cfg.chunk_size:
         return size
     # No chunk larger than one static combination needs.
-    per_combo = cfg.n_cells // max(1, _n_combos(cfg)) * cfg.n_runs
+    per_combo = cfg.runs_per_combo
     return max(n_devices, min(size, -(-per_combo // n_devices) * n_devices))
 
 
@@ -155,29 +170,44 @@ def _n_params(cfg: SweepConfig) -> int:
     return sum(math.prod(x.shape) for x in jax.tree.leaves(shapes))
 
 
-def _n_combos(cfg: SweepConfig) -> int:
-    return math.prod(len(a.values) for a in cfg.axes if not a.traced)
+def _spec(cfg: SweepConfig, chosen: dict) -> RunSpec:
+    """The RunSpec of one static combination (``chosen``: the static values that vary)."""
+    static_names = [a.name for a in cfg.settings if not a.traced]
+    return RunSpec(
+        problem=cfg.problem_obj,
+        static=tuple((n, chosen.get(n, cfg.setting(n).values[0])) for n in static_names),
+        method=cfg.method,
+        dtype=cfg.dtype,
+        tol=None if cfg.tol == "off" else float(cfg.tol),
+        threshold=float(cfg.threshold),
+    )
+
+
+def _points_plan(cfg: SweepConfig, chunk: int, n_devices: int) -> Plan:
+    """A sweep over points: one program per static combination; chunks cut from each run of
+    consecutive points of one combination (keep them together for full chunks)."""
+    from jaxlab.points import combos as point_combos
+
+    found, which = point_combos(cfg)
+    edges = [0, *(np.flatnonzero(np.diff(which)) + 1).tolist(), cfg.n_cells]
+    tasks = []
+    for a, b in itertools.pairwise(edges):
+        lo, hi = a * cfg.n_runs, b * cfg.n_runs
+        for s in range(lo, hi, chunk):
+            tasks.append(ChunkTask(len(tasks), int(which[a]), s, min(s + chunk, hi)))
+    combos = tuple(_spec(cfg, c) for c in found)
+    return Plan(cfg, chunk, n_devices, combos, 0, tuple(tasks), which)
 
 
 def make_plan(cfg: SweepConfig, n_devices: int = 1, platform: str = "cpu") -> Plan:
     cfg = cfg.validate()
     chunk = default_chunk_size(cfg, n_devices, platform)
+    if cfg.points is not None:
+        return _points_plan(cfg, chunk, n_devices)
     static_axes = [a for a in cfg.axes if not a.traced]
-    static_names = [a.name for a in cfg.settings if not a.traced]
     combos = []
     for values in itertools.product(*(a.values for a in static_axes)):
-        chosen = {a.name: v for a, v in zip(static_axes, values)}
-        static = tuple((n, chosen.get(n, cfg.setting(n).values[0])) for n in static_names)
-        combos.append(
-            RunSpec(
-                problem=cfg.problem_obj,
-                static=static,
-                method=cfg.method,
-                dtype=cfg.dtype,
-                tol=None if cfg.tol == "off" else float(cfg.tol),
-                threshold=float(cfg.threshold),
-            )
-        )
+        combos.append(_spec(cfg, {a.name: v for a, v in zip(static_axes, values)}))
     cells_per_combo = cfg.n_cells // len(combos)
     runs_per_combo = cells_per_combo * cfg.n_runs
     tasks = []
@@ -514,6 +544,8 @@ def output_names(cfg: SweepConfig) -> tuple[tuple[str, ...], tuple[str, ...]]:
 
 
 def _combo_of(plan: Plan, run: int) -> int:
+    if plan.cell_combo is not None:
+        return int(plan.cell_combo[run // plan.config.n_runs])
     return run // (plan.cells_per_combo * plan.config.n_runs)
 
 

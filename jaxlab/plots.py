@@ -566,6 +566,9 @@ def draw_all(res, x: str | None = None, y: str | None = None, facet=None) -> lis
         raise ConfigError("run_dir", "this sweep has no run directory to draw into")
     d = Path(res.run_dir)
     names = []
+    if res.config.points is not None:  # the maps and the problem's figures read a grid
+        say(f"no figures drawn: a sweep over points has no grid to map (see {d / 'cells.csv'})")
+        return names
     try:
         success_heatmap(res, d / "success_rate.png", x, y, facet)
         names.append("success_rate.png")

@@ -150,13 +150,19 @@ def run_sweep(
     n_devices: int | None = None,
     figures: bool = True,
     stop_after_chunks: int | None = None,
+    log: str | None = None,
 ) -> SweepResult:
     """Run ``cfg`` (or resume the sweep in ``out``) and return its result.
 
     ``out=None`` keeps everything in memory (no checkpoint, no files). ``n_devices`` limits the
     local devices used (default: all). With ``jax.distributed`` initialised, every process calls
-    this with the same arguments; process 0 writes the outputs.
+    this with the same arguments; process 0 writes the outputs. ``log="mlflow"`` logs the
+    finished sweep as one tracker run (:mod:`jaxlab.trackers`; checked before anything runs).
     """
+    if log is not None:
+        from jaxlab.trackers import check_tracker
+
+        check_tracker(log)
     if cfg is None and not resume:
         cfg = SweepConfig()
     if cfg is not None and not isinstance(cfg, SweepConfig):
@@ -189,14 +195,22 @@ def run_sweep(
         raise ConfigError("keep_runs", "per-run records are kept by single-process sweeps only")
     try:
         if resume and validate.finished(out_path):  # nothing to compute, nothing to rewrite
-            return load_run(out_path)
-        if resume:
-            _check_source(out_path, cfg)
-            check_problem(cfg)
-        # float64 sweeps compute with x64 on and float32 ones with it off, whatever the
-        # process's global setting: without x64 JAX truncates float64 to float32 silently.
-        with precision(cfg.dtype):
-            return _run(cfg, out_path, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
+            result = load_run(out_path)
+        else:
+            if resume:
+                _check_source(out_path, cfg)
+                check_problem(cfg)
+            # float64 sweeps compute with x64 on and float32 ones with it off, whatever the
+            # process's global setting: without x64 JAX truncates float64 to float32 silently.
+            with precision(cfg.dtype):
+                result = _run(
+                    cfg, out_path, n_proc, pid, progress, n_devices, figures, stop_after_chunks
+                )
+        if log is not None and pid == 0:
+            from jaxlab.trackers import log_result
+
+            log_result(log, result)
+        return result
     finally:
         if lock is not None:
             lock.release()
@@ -362,7 +376,9 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
         if runs is not None:
             write_csv(out / "runs.csv", runs)
         prepare = cfg.problem_obj.prepare
-        if prepare is not None:  # e.g. replayed boundaries: `jaxlab plot` then only reads files
+        if (
+            prepare is not None and cfg.points is None
+        ):  # e.g. replayed boundaries: `jaxlab plot` then only reads files
             t_prep = time.perf_counter()
             prepare(result)
             # Its compile and replay, apart from the sweep's compile_s and run time.
