@@ -31,7 +31,7 @@ from jax.sharding import PartitionSpec as P
 
 from jaxlab.aggregate import Aggregates, chunk_aggregates, metric_aggregates, n_step_bins
 from jaxlab.config import SweepConfig
-from jaxlab.lanes import REFILL, recycled
+from jaxlab.lanes import REFILL, dense, recycled
 from jaxlab.loop import RunSpec, run_one, train_one
 
 __all__ = [
@@ -282,14 +282,18 @@ def chunk_fn(
     def shard(k, seg, weight, hp, key_data):
         keys = run_keys(jax.random.wrap_key_data(key_data), k)
         if lanes == "recycle":
-            n_valid = jnp.sum(weight)
+            n_valid = jnp.sum(weight, dtype=jnp.int32)
             out, periods = recycled(spec, hp, keys, n_valid, block, refill)
         else:
             # Each device trains its lanes in blocks of `block` (a vmap of that width, blocks
             # in sequence): XLA orders a vmapped reduction (a loss summed over data points) by
             # the batch's width, so a fixed width keeps every restart's bits whatever the chunk
             # size or device count.
-            out = jax.lax.map(lambda x: run_one(spec, *x), (hp, keys), batch_size=block)
+            out = (
+                jax.lax.map(lambda x: run_one(spec, *x), (hp, keys), batch_size=block)
+                if spec.problem.train is not None
+                else dense(spec, hp, keys, block)
+            )
             periods = jnp.zeros((), jnp.int32)
         agg = chunk_aggregates(out, seg, weight, n_seg, spec.max_steps, step_bins)
         agg = jax.tree.map(lambda a: jax.lax.psum(a, "runs"), agg)

@@ -25,7 +25,7 @@ from jax import lax
 from jaxlab import loop
 from jaxlab.loop import RunOut, RunSpec
 
-__all__ = ["REFILL", "recycled"]
+__all__ = ["REFILL", "dense", "recycled"]
 
 # Steps between refills. Measured on the lab's network (experiments/recycle_refill.py): 1, 2, 4,
 # 8 and 16 within a few percent of each other at 100 steps, 4 the fastest at 5,000; a restart
@@ -62,7 +62,10 @@ def recycled(
     recycled lanes. Returns their :class:`RunOut` of (n,) arrays (slots from ``n_valid`` on
     hold zeros) and the number of refill periods run (what the cost model reads)."""
     n = keys.shape[0]
-    starts = lax.map(lambda x: loop.start(spec, *x), (hp, keys), batch_size=width)
+    v_start = jax.vmap(functools.partial(loop.start, spec))
+    blocks = jax.tree.map(lambda a: a.reshape(n // width, width, *a.shape[1:]), (hp, keys))
+    starts = lax.map(lambda x: v_start(*x), blocks)
+    starts = jax.tree.map(lambda a: a.reshape(n, *a.shape[2:]), starts)
     one = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape[1:], a.dtype), (hp, starts))
     shapes = jax.eval_shape(lambda h, s: loop.finish(spec, h, s), *one)
     out = jax.tree.map(lambda t: jnp.zeros((n, *t.shape), t.dtype), shapes)
@@ -90,14 +93,38 @@ def recycled(
         at = jnp.where(done, c.run, n)
         out = jax.tree.map(lambda buf, v: buf.at[at].set(v, mode="drop"), c.out, res)
         # Each finished lane takes the next restart in order (or goes idle when none is left).
-        cand = c.next + jnp.cumsum(done.astype(jnp.int32)) - 1
+        cand = c.next + jnp.cumsum(done, dtype=jnp.int32) - 1
         fresh = done & (cand < n_valid)
         run = jnp.where(done, jnp.where(fresh, cand, n), c.run).astype(jnp.int32)
         src = jnp.clip(cand, 0, n - 1)
         state = _where(fresh, _take(starts, src), state)
         lane_hp = _where(fresh, _take(hp, src), c.hp)
-        nxt = c.next + jnp.sum(fresh.astype(jnp.int32))
+        nxt = c.next + jnp.sum(fresh, dtype=jnp.int32)
         return _Carry(state, lane_hp, run, nxt, out, c.periods + 1)
 
     final = lax.while_loop(lambda c: jnp.any(c.run < n), period, carry)
     return final.out, final.periods
+
+
+def dense(spec: RunSpec, hp: dict, keys, width: int) -> RunOut:
+    """Train one device's share in blocks of ``width`` lanes, one block after another, each until
+    its slowest restart stops: the dense engine, written at the block's level so that its loop
+    body is the very step :func:`recycled` runs (the same vmapped :func:`jaxlab.loop.advance`,
+    with no per-lane select around it), and so the same arithmetic: a ``vmap`` of a
+    ``while_loop`` would wrap each step in selects, which XLA fuses with the step's arithmetic
+    and rounds differently."""
+    n = keys.shape[0]
+    v_start = jax.vmap(functools.partial(loop.start, spec))
+    v_advance = jax.vmap(functools.partial(loop.advance, spec))
+    v_running = jax.vmap(functools.partial(loop.running, spec))
+    v_finish = jax.vmap(functools.partial(loop.finish, spec))
+
+    def block(x):
+        h, k = x
+        state = v_start(h, k)
+        state = lax.while_loop(lambda s: jnp.any(v_running(s)), lambda s: v_advance(h, s), state)
+        return v_finish(h, state)
+
+    blocks = jax.tree.map(lambda a: a.reshape(n // width, width, *a.shape[1:]), (hp, keys))
+    out = lax.map(block, blocks)
+    return jax.tree.map(lambda a: a.reshape(n, *a.shape[2:]), out)
