@@ -15,3 +15,14 @@ python3 "$(dirname "$0")/../benchmarks/bench.py" --R 1000000 10000000 100000000 
 # The main job on the GPU, with 100x the restarts (9.9 million).
 python3 -m jaxlab sweep --n-runs 100000 --out "$out/sweep" --no-figures --quiet
 python3 -c "import json; m = json.load(open('$out/sweep/meta.json')); print('sweep', m['devices'], m['timings'])" | tee -a "$out/gpu.txt"
+# Lanes (issue 12): the peers' workload at 1e7 and 1e8 restarts in dense and in recycled lanes,
+# and the default sweep at a 5,000-step budget (steps run against budget steps in meta.json).
+for lanes in dense recycle; do
+  python3 -m jaxlab bench --R 10000000 100000000 --methods autodiff --dtypes float32 \
+    --repeats 1 --lanes "$lanes" --out "$out/bench-$lanes" 2>&1 | tee "$out/bench-$lanes.log"
+done
+for lanes in dense recycle auto; do
+  python3 -m jaxlab sweep --max-steps 5000 --lanes "$lanes" --out "$out/sweep5000-$lanes" \
+    --no-figures --quiet
+  python3 -c "import json; m = json.load(open('$out/sweep5000-$lanes/meta.json')); print('sweep 5000 $lanes', m['timings'], m['lanes'])" | tee -a "$out/gpu.txt"
+done
