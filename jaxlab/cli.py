@@ -82,6 +82,12 @@ _SCALAR_FLAGS = {
     "n_runs": (int, "restarts per grid cell (default 1000)"),
     "seed": (int, "root seed; restart g uses fold_in(key(seed), g)"),
     "chunk_size": (int, "restarts per compiled call (default: from devices and memory)"),
+    "ci_width": (
+        float,
+        "adaptive: after the first round of n_runs, more restarts in rounds to every cell whose "
+        "95%% confidence sequence is wider than this, in (0, 1) (e.g. 0.05)",
+    ),
+    "max_runs": (int, "adaptive: at most this many restarts a cell (default 10 x n_runs)"),
 }
 
 
@@ -279,7 +285,15 @@ def _summary(res, seconds: float) -> str:
 
     c, cfg = res.cells, res.config
     cells = "cell" if cfg.n_cells == 1 else "cells"
-    lines = [f"jaxlab: {cfg.total_runs:,} restarts in {cfg.n_cells:,} {cells}, {seconds:.1f} s"]
+    total = int(np.sum(c["n_runs"]))
+    lines = [f"jaxlab: {total:,} restarts in {cfg.n_cells:,} {cells}, {seconds:.1f} s"]
+    if "adaptive" in res.meta:
+        ad = res.meta["adaptive"]
+        lines.append(
+            f"  adaptive: {ad['rounds']} rounds to ci_width {ad['ci_width']}; restarts a cell "
+            f"{ad['min_runs']:,} .. {ad['max_runs_used']:,}; "
+            f"{ad['cells_at_cap_wider']:,} cells wider at the cap ({ad['max_runs']:,})"
+        )
     t = res.meta.get("timings", {})
     if t.get("restart_steps_per_s"):
         lines.append(
@@ -331,7 +345,7 @@ def cmd_sweep(args) -> int:
         return 0
     if already:
         print(
-            f"{out}: sweep already finished ({res.config.total_runs:,} restarts); nothing to do "
+            f"{out}: sweep already finished ({int(sum(res.cells['n_runs'])):,} restarts); nothing to do "
             f"(redraw its figures with: jaxlab plot {out})"
         )
     else:
