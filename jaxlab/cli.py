@@ -87,7 +87,10 @@ _SCALAR_FLAGS = {
         "adaptive: after the first round of n_runs, more restarts in rounds to every cell whose "
         "95%% confidence sequence is wider than this, in (0, 1) (e.g. 0.05)",
     ),
-    "max_runs": (int, "adaptive: at most this many restarts a cell (default 10 x n_runs)"),
+    "max_runs": (
+        int,
+        "adaptive: at most this many restarts a cell (default 100 x n_runs, as fits)",
+    ),
 }
 
 

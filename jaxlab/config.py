@@ -56,7 +56,7 @@ KEYS = ("independent", "paired")
 # chunk on 2 cores; 4096: 251 ms, 2048: 266 ms).
 LANE_BLOCK = 8192
 MAX_RUNS = 2**32 - 1  # restart keys fold_in a uint32 global index
-ADAPTIVE_CAP = 10  # adaptive sweeps: max_runs defaults to this many times n_runs
+ADAPTIVE_CAP = 100  # adaptive sweeps: max_runs defaults to this many times n_runs (as fits)
 MAX_CELLS = 1_000_000
 MAX_AXIS_VALUES = 100_000
 
@@ -481,7 +481,10 @@ class SweepConfig:
         """Most restarts a cell can get: ``max_runs`` (adaptive sweeps), else ``n_runs``."""
         if self.ci_width is None:
             return self.n_runs
-        return self.max_runs if self.max_runs is not None else ADAPTIVE_CAP * self.n_runs
+        if self.max_runs is not None:
+            return self.max_runs
+        fit = MAX_RUNS // max(1, self.n_cells)  # global indices cell * max_runs + i: uint32
+        return min(ADAPTIVE_CAP * self.n_runs, max(self.n_runs, fit))
 
     @property
     def stride(self) -> int:

@@ -81,20 +81,30 @@ def confseq(k, n, alpha: float = ALPHA, r: float = PRIOR_CONCENTRATION):
 def next_targets(k, n, width: float, max_runs: int) -> np.ndarray:
     """How many restarts each cell should have after the next round (int64 array; equal to
     ``n`` for a cell that is done). A cell is open while its confidence sequence is wider than
-    ``width`` and it has fewer than ``max_runs`` restarts. An open cell's target is what the
-    interval's ``1/sqrt(n)`` scaling says it needs, at least 1.25x and at most 2x what it has
-    (so a noisy estimate cannot overshoot far, and few rounds are needed), and at most
-    ``max_runs``. A function of the counts alone: the rounds, and so every result, are the same
-    for any chunking, device count or resume."""
+    ``width`` and it has fewer than ``max_runs`` restarts. An open cell's target is the
+    smallest of ``GROWTH`` sizes from 1.1x to 2x what it has at which the sequence would be at
+    most ``width`` wide if its rate stayed ``k / n`` (2x when none is), at most ``max_runs``:
+    at least 1.1x, so that a cell closes in a few rounds, and at most 2x, so that a noisy
+    estimate cannot overshoot far. A function of the counts alone: the rounds, and so every
+    result, are the same for any chunking, device count or resume."""
     k = np.asarray(k, np.int64)
     n = np.asarray(n, np.int64)
     lo, hi = confseq(k, n)
     w = np.where(n > 0, hi - lo, 0.0)  # an empty cell is not opened here (rounds start it)
     open_ = (w > width) & (n < max_runs)
-    want = np.ceil(n * (w / width) ** 2)
-    grow = np.clip(want, np.ceil(1.25 * n), 2 * n)
-    target = np.minimum(grow, max_runs).astype(np.int64)
-    return np.where(open_, np.maximum(target, n + 1), n)
+    idx = np.flatnonzero(open_)
+    target = n.copy()
+    if idx.size:
+        n0, k0 = n[idx, None].astype(np.float64), k[idx, None].astype(np.float64)
+        sizes = np.minimum(np.ceil(n0 * GROWTH[None, :]), max_runs)
+        clo, chi = confseq(np.round(k0 / n0 * sizes), sizes)
+        fits = chi - clo <= width
+        first = np.where(fits.any(axis=1), fits.argmax(axis=1), len(GROWTH) - 1)
+        target[idx] = np.maximum(sizes[np.arange(idx.size), first], n[idx] + 1)
+    return np.minimum(target, np.maximum(n, max_runs)).astype(np.int64)
+
+
+GROWTH = 1.1 * (2 / 1.1) ** (np.arange(16) / 15)  # candidate growth factors of a round
 
 
 def coverage(p, reps: int, n_first: int, width: float, max_runs: int, seed: int = 0) -> dict:
