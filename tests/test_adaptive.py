@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from jaxlab import engine
+from jaxlab import engine, plots
 from jaxlab.cli import main
 from jaxlab.config import SweepConfig
 from jaxlab.confseq import confseq
@@ -48,6 +48,7 @@ def test_rounds_reach_the_width_with_one_compile(reference):
     np.testing.assert_array_equal(c["cs_low"], lo)
     assert ((hi - lo <= 0.25) | (n == 300)).all()
     assert ad["restarts"] == n.sum() < 6 * 300
+    assert "32 to 300 restarts per cell, in rounds until" in plots.describe(res.config)
 
 
 def test_same_bits_across_chunks_devices_and_ctrl_c_mid_round(reference, tmp_path):
@@ -55,17 +56,17 @@ def test_same_bits_across_chunks_devices_and_ctrl_c_mid_round(reference, tmp_pat
     out = tmp_path / "run"
     cfg = _cfg(chunk_size=16)  # on 8 devices: other chunks, other devices, same bits
     stops = 0
-    for _ in range(40):  # interrupted every 15 chunks: inside rounds 2, 3 and 4
+    for _ in range(40):  # interrupted every 20 chunks: inside rounds
         try:
             res = run_sweep(
                 cfg if stops == 0 else None, out, resume=stops > 0, n_devices=8,
-                progress=False, figures=False, stop_after_chunks=15,
+                progress=False, figures=False, stop_after_chunks=20,
             )  # fmt: skip
             break
         except SweepInterrupted as e:
             assert "in round" in str(e)
             stops += 1
-    assert stops >= 3
+    assert stops >= 2
     _same(ref, res.cells)
     _same(ref, load_run(out).cells)  # cells.csv checked against the confidence sequence
 
@@ -94,7 +95,7 @@ ARGS = [
 def test_cli_adaptive_sweep(reference, tmp_path, env):
     out = tmp_path / "run"
     p = subprocess.run(
-        [sys.executable, "-m", "jaxlab", "sweep", *ARGS, "--out", str(out)],
+        [sys.executable, "-m", "jaxlab", "sweep", *ARGS, "--no-figures", "--out", str(out)],
         env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert p.returncode == 0, p.stderr
@@ -106,7 +107,6 @@ def test_cli_adaptive_sweep(reference, tmp_path, env):
     ]
     meta = json.loads((out / "meta.json").read_text())
     assert meta["adaptive"]["rounds"] >= 3
-    assert (out / "success_rate.png").stat().st_size > 0
     assert "ci_width = 0.25" in (out / "config.toml").read_text()
     _same(reference[0].cells, load_run(out).cells)
 
