@@ -156,3 +156,46 @@ def test_bad_width_from_the_cli_process(tmp_path, env):
     assert p.returncode == 2
     assert p.stderr == "jaxlab: error: ci_width: expected a width in (0, 1), got 1.5\n"
     assert not out.exists()
+
+
+def test_progress_shows_rounds_and_a_cap_stops_a_cell(reference, capsys):
+    """The progress line names the round, its open cells and the restarts used; a cell at
+    max_runs stops there, its interval still wider (the same compiled program: no compile)."""
+    before = engine.COMPILE_STATS["compiles"]
+    res = run_sweep(_cfg(chunk_size=48, max_runs=64), None, n_devices=2, progress=True)
+    assert engine.COMPILE_STATS["compiles"] == before
+    err = capsys.readouterr().err
+    assert "round 1: 6 open cells, 0 restarts used before it [" in err
+    assert "round 2: 6 open cells, 192 restarts used before it [" in err
+    n, ref = res.cells["n_runs"], reference[0].cells
+    np.testing.assert_array_equal(n, np.minimum(ref["n_runs"], 64))
+    assert res.meta["adaptive"]["cells_at_cap_wider"] > 0
+    # a cell the cap did not touch ran the reference's restarts: the same (cell, index) keys
+    done = ref["n_runs"] <= 64
+    assert done.any()
+    np.testing.assert_array_equal(res.cells["n_success"][done], ref["n_success"][done])
+
+
+def test_round_tasks_cover_each_restart_once_within_bounds(monkeypatch):
+    """Chunks of a round: every restart of have..target once, in order, at most chunk_size
+    runs and n_seg cells each, never across static combinations."""
+    cfg = SweepConfig(n_runs=5, ci_width=0.1, max_runs=50, chunk_size=16).with_settings(
+        optimizer="gd,adam", lr=[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7]
+    )
+    monkeypatch.setattr(engine, "ADAPTIVE_SEGMENTS", 3)  # chunks cut at 3 cells' span too
+    plan = engine.make_plan(cfg, 2)
+    assert plan.chunk_size == 16 and plan.n_seg == 3
+    rng = np.random.default_rng(0)
+    have = rng.integers(0, 30, cfg.n_cells)
+    target = have + rng.integers(0, 20, cfg.n_cells) * (rng.random(cfg.n_cells) < 0.7)
+    from jaxlab.adaptive import round_tasks
+
+    tasks = round_tasks(plan, have, target, base=7)
+    assert [t.index for t in tasks] == list(range(7, 7 + len(tasks)))
+    g = np.concatenate([t.runs for t in tasks])
+    want = np.concatenate([c * 50 + np.arange(have[c], target[c]) for c in range(cfg.n_cells)])
+    np.testing.assert_array_equal(g, want)
+    for t in tasks:
+        cells = t.runs // 50
+        assert len(t.runs) <= 16 and cells[-1] - cells[0] < plan.n_seg
+        assert (cells // plan.cells_per_combo == t.combo).all()
