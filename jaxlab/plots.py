@@ -136,7 +136,7 @@ def _restarts_text(cfg) -> str:
         return f"{cfg.n_runs:,} restarts per cell"
     return (
         f"{cfg.n_runs:,} to {cfg.cap:,} restarts per cell, in rounds until the 95% "
-        f"confidence sequence is at most {cfg.ci_width:g} wide"
+        f"confidence sequence (the intervals shown) is at most {cfg.ci_width:g} wide"
     )
 
 

@@ -13,6 +13,7 @@ from jaxlab import engine, plots
 from jaxlab.cli import main
 from jaxlab.config import SweepConfig
 from jaxlab.confseq import confseq
+from jaxlab.facets import facet_tables
 from jaxlab.results import load_run
 from jaxlab.sweep import SweepInterrupted, run_sweep
 
@@ -49,6 +50,8 @@ def test_rounds_reach_the_width_with_one_compile(reference):
     assert ((hi - lo <= 0.25) | (n == 300)).all()
     assert ad["restarts"] == n.sum() < 6 * 300
     assert "32 to 300 restarts per cell, in rounds until" in plots.describe(res.config)
+    (panel,) = facet_tables(res).panels  # the heatmap draws the confidence sequence
+    np.testing.assert_array_equal(np.sort(panel.lo.ravel()), np.sort(c["cs_low"]))
 
 
 def test_same_bits_across_chunks_devices_and_ctrl_c_mid_round(reference, tmp_path):
