@@ -313,6 +313,11 @@ def _summary(res, seconds: float) -> str:
     lines.append(
         f"  best cell: {desc or '(single cell)'}: success {c['success_rate'][best]:.3f} "
         f"[{c['ci_low'][best]:.3f}, {c['ci_high'][best]:.3f}] of {c['n_runs'][best]:,}"
+        + (
+            f" (confidence sequence [{c['cs_low'][best]:.3f}, {c['cs_high'][best]:.3f}])"
+            if "cs_low" in c
+            else ""
+        )
     )
     n_div = int(np.sum(c["n_diverged"]))
     lines.append(f"  diverged runs: {n_div:,}")

@@ -8,7 +8,9 @@ computes it. The index is cut into chunks (within one static combination, one co
 each); a chunk's runs are sharded over the local devices (``shard_map`` over a 1-D mesh), trained
 with ``vmap(run_one)``, and reduced on the device to integer per-cell aggregates (``psum`` over
 devices). The host adds chunks up, appends each finished chunk to the run directory's log, and
-reports progress between chunks. With several processes (``jax.distributed``), process p takes chunks p, p + P, ...; the
+reports progress between chunks. Adaptive sweeps (:mod:`jaxlab.adaptive`) lay cells out
+``max_runs`` apart (``g = cell * max_runs + i``) and run chunks of explicit run lists
+(``ChunkTask.runs``) through the same programs. With several processes (``jax.distributed``), process p takes chunks p, p + P, ...; the
 integer aggregates are summed over processes at the end.
 """
 
