@@ -46,11 +46,12 @@ def _log_mixture(p, k, n, r):
     return betaln(a + k, b + n - k) - betaln(a, b) - k * np.log(p) - (n - k) * np.log1p(-p)
 
 
-def confseq(k, n, alpha: float = ALPHA, r: float = PRIOR_CONCENTRATION):
+def confseq(k, n, alpha: float = ALPHA, r: float = PRIOR_CONCENTRATION, steps: int = _BISECTIONS):
     """The ``1 - alpha`` confidence sequence's bounds ``(lo, hi)`` (float64 arrays) for ``k``
     successes out of ``n`` (integer arrays, broadcast): valid simultaneously for every ``n``.
     NaN where ``n = 0``; ``lo = 0`` exactly where ``k = 0`` and ``hi = 1`` exactly where
-    ``k = n``."""
+    ``k = n``. ``steps`` bisections a side (each bound within ``2**-steps`` of the rate, rounded
+    outwards)."""
     k = np.asarray(k, np.float64)
     n = np.asarray(n, np.float64)
     k, n = np.broadcast_arrays(k, n)
@@ -66,7 +67,7 @@ def confseq(k, n, alpha: float = ALPHA, r: float = PRIOR_CONCENTRATION):
     a, b = np.zeros_like(phat), phat.copy()  # a outside (or 0), b inside
     c, d = phat.copy(), np.ones_like(phat)  # c inside, d outside (or 1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        for _ in range(_BISECTIONS):
+        for _ in range(steps):
             m = 0.5 * (a + b)
             ok = inside(np.clip(m, 1e-300, 1.0 - 1e-16))
             a, b = np.where(ok, a, m), np.where(ok, m, b)
@@ -97,7 +98,8 @@ def next_targets(k, n, width: float, max_runs: int) -> np.ndarray:
     if idx.size:
         n0, k0 = n[idx, None].astype(np.float64), k[idx, None].astype(np.float64)
         sizes = np.minimum(np.ceil(n0 * GROWTH[None, :]), max_runs)
-        clo, chi = confseq(np.round(k0 / n0 * sizes), sizes)
+        # 40 bisections: bounds to 1e-12, plenty to compare a width with ``width``
+        clo, chi = confseq(np.round(k0 / n0 * sizes), sizes, steps=40)
         fits = chi - clo <= width
         first = np.where(fits.any(axis=1), fits.argmax(axis=1), len(GROWTH) - 1)
         target[idx] = np.maximum(sizes[np.arange(idx.size), first], n[idx] + 1)
