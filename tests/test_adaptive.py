@@ -202,3 +202,24 @@ def test_round_tasks_cover_each_restart_once_within_bounds(monkeypatch):
         cells = t.runs // 50
         assert len(t.runs) <= 16 and cells[-1] - cells[0] < plan.n_seg
         assert (cells // plan.cells_per_combo == t.combo).all()
+
+
+def test_a_damaged_round_in_the_checkpoint_is_named(reference, tmp_path):
+    """A checkpoint whose round is out of order is refused in one line naming the file; an
+    intact one resumes to the reference's bits."""
+    from jaxlab import rundir
+    from jaxlab.errors import ConfigError
+
+    out = tmp_path / "run"
+    with pytest.raises(SweepInterrupted):
+        run_sweep(_cfg(chunk_size=48), out, n_devices=2, progress=False, stop_after_chunks=6)
+    st = rundir.load_npz(out / "state.npz")
+    assert int(st["round"]) >= 2
+    good = (out / "state.npz").read_bytes()
+    st["round_target"] = st["round_start"] - 1
+    rundir.save_npz(out / "state.npz", **st)
+    with pytest.raises(ConfigError, match=r"state\.npz.*round_start, round_target out of order"):
+        run_sweep(None, out, resume=True, n_devices=2, progress=False, figures=False)
+    (out / "state.npz").write_bytes(good)
+    res = run_sweep(None, out, resume=True, n_devices=2, progress=False, figures=False)
+    _same(reference[0].cells, res.cells)
