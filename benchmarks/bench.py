@@ -152,6 +152,12 @@ def peer_records(cmd: list[str], peers_dir: Path) -> tuple[list[dict], str | Non
 
 
 # ------------------------------------------------------------------------------ reporting ----
+def _budget_rate(rec: dict) -> float:
+    """A jaxlab record's R x max_steps / wall seconds: the peers' figure of merit (records of
+    an older jaxlab have only that one, as restart_steps_per_s)."""
+    return rec.get("budget_steps_per_s") or rec["restart_steps_per_s"]
+
+
 def _ratios(records: list[dict]) -> list[dict]:
     """jaxlab / peer at the same R and dtype, for every jaxlab record and peer record; each peer
     record gets ``jaxlab_over_peer`` (jaxlab's best engine figure over the peer's)."""
@@ -163,10 +169,10 @@ def _ratios(records: list[dict]) -> list[dict]:
                 out.append({
                     "R": p["R"], "dtype": p["dtype"], "peer": f"{p['impl']} {p['variant']}",
                     "jaxlab": f"{j['variant']} {j['method']}",
-                    "ratio": j["restart_steps_per_s"] / p["restart_steps_per_s"],
+                    "ratio": _budget_rate(j) / p["restart_steps_per_s"],
                 })  # fmt: skip
         best = [
-            j["restart_steps_per_s"]
+            _budget_rate(j)
             for j in jl
             if j["variant"] == "engine" and j["R"] == p["R"] and j["dtype"] == p["dtype"]
         ]
@@ -216,7 +222,8 @@ def plot(records: list[dict], path: Path, title: str) -> None:
     for r in records:
         if r.get("restart_steps_per_s"):
             key = f"{r['impl']} {r['variant']} ({r['method']}, {r['dtype']})"
-            series.setdefault(key, []).append((r["R"], r["restart_steps_per_s"]))
+            rate = _budget_rate(r) if r["impl"] == "jaxlab" else r["restart_steps_per_s"]
+            series.setdefault(key, []).append((r["R"], rate))
     for key, pts in series.items():
         pts.sort()
         x, y = zip(*pts)

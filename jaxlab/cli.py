@@ -1,4 +1,4 @@
-"""The ``jaxlab`` command line: ``sweep``, ``plot``, ``gradcheck``, ``bench``.
+"""The ``jaxlab`` command line: ``sweep``, ``plot``, ``report``, ``gradcheck``, ``bench``.
 
 Bad input ends in one line on stderr naming the parameter and what is allowed, exit status 2,
 and nothing written. Ctrl-C stops a sweep at a chunk boundary (exit 130) with the command that
@@ -91,6 +91,13 @@ _SCALAR_FLAGS = {
         int,
         "adaptive: at most this many restarts a cell (default 100 x n_runs, as fits)",
     ),
+    "lanes": (
+        str,
+        "auto (default: chosen per static combination by a probe), dense (a block of restarts "
+        "runs until its slowest stops) or recycle (a lane whose restart stopped takes the next "
+        "one); never changes a result",
+    ),
+    "refill": (int, "recycled lanes: steps between refills (default 0: jaxlab's choice)"),
 }
 
 
@@ -156,12 +163,23 @@ def _sweep_parser(sub) -> argparse.ArgumentParser:
         "(repeatable; the flags above are short forms)",
     )
     p.add_argument(
+        "--points",
+        metavar="FILE.csv",
+        help="sweep these points instead of a grid: a header of setting names, a row per point "
+        "(each n_runs restarts)",
+    )
+    p.add_argument(
         "--keep-runs",
         action="store_true",
         default=None,
         help="also write runs.csv (one row per restart)",
     )
     p.add_argument("--no-figures", action="store_true", help="skip drawing the figures")
+    p.add_argument(
+        "--log",
+        metavar="TRACKER",
+        help="log the finished sweep as one tracker run: mlflow (MLFLOW_TRACKING_URI says where)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     p.add_argument(
         "--devices",
@@ -257,6 +275,7 @@ def _build_config(args):
         others = [k for k in ("config", "preset", "out") if getattr(args, k)]
         others += [k for k in list(_SCALAR_FLAGS) + list(SWEEPABLE) if getattr(args, k) is not None]
         others += ["keep_runs"] if args.keep_runs else []
+        others += ["points"] if args.points else []
         others += ["set"] if args.set else []
         if others:
             flags = ", ".join("--" + k.replace("_", "-") for k in others)
@@ -280,6 +299,8 @@ def _build_config(args):
         flags[k] = v
     if args.keep_runs:
         flags["keep_runs"] = True
+    if args.points:
+        flags["points"] = args.points
     return from_dict(flags, base=cfg, path=os.getcwd()) if flags else cfg.validate()
 
 
@@ -299,10 +320,19 @@ def _summary(res, seconds: float) -> str:
         )
     t = res.meta.get("timings", {})
     if t.get("restart_steps_per_s"):
-        lines.append(
-            f"  compile {t['compile_s']:.1f} s, {t['restarts_per_s']:,.0f} restarts/s "
-            f"({t['restart_steps_per_s'] / 1e6:,.1f} M restart-steps/s)"
+        line = (
+            f"  compile {t['compile_s']:.1f} s, {t['restarts_per_s']:,.0f} restarts/s, "
+            f"{t['restart_steps_per_s'] / 1e6:,.1f} M restart-steps/s run"
         )
+        if t.get("budget_steps_per_s"):  # older run directories have only the budget figure
+            line += (
+                f" ({t['budget_steps_per_s'] / 1e6:,.1f} M of budget; "
+                f"{t['budget_used']:.0%} of the budget used)"
+            )
+        lanes = sorted({v["lanes"] for v in res.meta.get("lanes", {}).values()})
+        if lanes:
+            line += f", lanes {'/'.join(lanes)}"
+        lines.append(line)
     from jaxlab.aggregate import best_index
 
     best = best_index(c["success_rate"], c["ci_low"]) or 0  # the figure's rule
@@ -327,6 +357,10 @@ def _summary(res, seconds: float) -> str:
 
 
 def cmd_sweep(args) -> int:
+    if args.log is not None:  # before anything runs or is written
+        from jaxlab.trackers import check_tracker
+
+        check_tracker(args.log)
     distributed = args.distributed or args.processes is not None
     _setup_devices(args.devices, distributed)
     cfg = _build_config(args)
@@ -342,7 +376,7 @@ def cmd_sweep(args) -> int:
     try:
         res = run_sweep(
             cfg, out, resume=bool(args.resume), progress=False if args.quiet else None,
-            figures=not args.no_figures, n_devices=args.devices,
+            figures=not args.no_figures, n_devices=args.devices, log=args.log,
         )  # fmt: skip
     except SweepInterrupted as e:
         sys.stderr.write(f"jaxlab: {e}\n")
@@ -367,6 +401,12 @@ def cmd_plot(args) -> int:
     return plots.main_plot(args.run_dir, args.x, args.y, args.facet)
 
 
+def cmd_report(args) -> int:
+    from jaxlab import report
+
+    return report.main_report(args.run_dir, args.x, args.y)
+
+
 def make_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="jaxlab", description="How often does training succeed, and for which settings?"
@@ -389,6 +429,18 @@ def make_parser() -> argparse.ArgumentParser:
         "neither mapped nor named are pooled, and the figure says so; 'none' pools them all",
     )
     pp.set_defaults(func=cmd_plot)
+    pr = sub.add_parser(
+        "report",
+        help="write report.html: a self-contained, interactive HTML report of a run directory",
+        description="Write RUN_DIR/report.html from the run's files (nothing is recomputed): "
+        "interactive success-rate and steps maps (hover a cell for its numbers), the problem's "
+        "figures, config.toml and meta.json's provenance; it opens offline. Needs bokeh "
+        "(pip install 'jaxlab[report]').",
+    )
+    pr.add_argument("run_dir")
+    pr.add_argument("--x", metavar="NAME", help="axis across the maps (default: as jaxlab plot)")
+    pr.add_argument("--y", metavar="NAME", help="axis up the maps (default: as jaxlab plot)")
+    pr.set_defaults(func=cmd_report)
     # Listed for `jaxlab --help` only: main() hands these to their own parsers (_PASS_THROUGH).
     sub.add_parser("gradcheck", help="three-way gradient checks in float64", add_help=False)
     sub.add_parser(

@@ -17,6 +17,7 @@ Values are written the same way in TOML and on the command line: a number or nam
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import tomllib
@@ -48,6 +49,7 @@ __all__ = [
 
 DTYPES = ("float32", "float64")
 KEYS = ("independent", "paired")
+LANES = ("auto", "dense", "recycle")
 # Each device trains its restarts in vmapped blocks of lane_block lanes: a fixed width keeps a
 # restart's last bits independent of the chunk size and device count (XLA orders a vmapped
 # reduction by the batch width). Auto: LANE_BLOCK, or less for a sweep too small to fill it
@@ -240,25 +242,30 @@ def _check_value(setting: Setting, v):
     name = setting.name
     if setting.choices is not None and isinstance(v, str) and v not in setting.choices:
         check_choice(name, v, setting.choices)  # unknown value 'adamm' (did you mean 'adam'?)
-    bad = ConfigError(name, f"expected {setting.allowed}, got {v!r}")
+
+    given = v
+
+    def bad():  # built only when raised: points check many values
+        return ConfigError(name, f"expected {setting.allowed}, got {given!r}")
+
     if setting.traced:
         if not _is_number(v):
-            raise bad
+            raise bad()
         v = float(v)
         if not (math.isfinite(v) or (math.isnan(v) and setting.check is not None)):
-            raise bad
+            raise bad()
     else:
         if isinstance(v, list):
             v = tuple(v)
         if isinstance(v, tuple) and not _tuple_default(setting):
-            raise bad
+            raise bad()
         if not isinstance(v, str | int | float | bool | tuple) and not callable(v):
-            raise bad
+            raise bad()
         if isinstance(setting.default, bool) != isinstance(v, bool):
-            raise bad
+            raise bad()
         if isinstance(setting.default, int) and not isinstance(setting.default, bool):
             if not isinstance(v, int) or isinstance(v, bool):
-                raise bad
+                raise bad()
     if setting.check is not None:
         try:
             ok = bool(setting.check(v))
@@ -267,7 +274,7 @@ def _check_value(setting: Setting, v):
         except Exception:
             ok = False
         if not ok:
-            raise bad
+            raise bad()
     return v
 
 
@@ -409,11 +416,19 @@ class SweepConfig:
     # sequence is wider than ci_width, up to max_runs a cell (None: ADAPTIVE_CAP x n_runs).
     ci_width: float | None = None
     max_runs: int | None = None
+    # How lanes are kept busy (never part of the results: a restart's bits are the same either
+    # way): "dense" (a block of restarts runs until its slowest stops), "recycle" (a lane whose
+    # restart stopped takes the next one), "auto" (chosen per static combination by a probe).
+    lanes: str = "auto"
+    refill: int = 0  # recycle: steps between refills (0: REFILL)
     settings: tuple | None = None
     # Short forms of jaxlab's own settings, as in SweepConfig(problem=p, optimizer="adam",
     # max_steps=300): applied to ``settings`` on construction, then None.
     optimizer: Any = None
     max_steps: Any = None
+    # A sweep over explicit points instead of the product grid (:mod:`jaxlab.points`): a CSV
+    # path, a list of dicts, a DataFrame or a table of columns; stored as ((name, values), ...).
+    points: Any = None
 
     def __post_init__(self):
         if not isinstance(self.problem_args, tuple):
@@ -434,6 +449,16 @@ class SweepConfig:
                 axes[k] = v if isinstance(v, Axis) else parse_values(k, v, known[k])
                 object.__setattr__(self, k, None)
             object.__setattr__(self, "settings", tuple(axes[k] for k in axes))
+        if self.points is not None:
+            from jaxlab import points as P
+
+            known = schema(self.problem_obj)
+            pts = P.normalize(self.points, known)
+            object.__setattr__(self, "points", pts)
+            axes = {a.name: a for a in self.settings}
+            for name, vals in pts:  # each point name's axis: the values its points take
+                axes[name] = Axis(name, P.unique(vals), "list", known[name].traced)
+            object.__setattr__(self, "settings", tuple(axes[k] for k in axes))
 
     # --- views ---------------------------------------------------------------------------
     @property
@@ -453,7 +478,11 @@ class SweepConfig:
 
     @property
     def axes(self) -> tuple[Axis, ...]:
-        """The settings with more than one value, static ones first (the grid's order)."""
+        """The settings with more than one value, static ones first (the grid's order); for a
+        sweep over points, the names its points set."""
+        if self.points is not None:
+            names = {n for n, _ in self.points}
+            return tuple(a for a in self.settings if a.name in names)
         return tuple(a for a in self.settings if len(a.values) > 1)
 
     def relevant_settings(self) -> tuple[str, ...]:
@@ -468,12 +497,25 @@ class SweepConfig:
         """The resolved ``lane_block``."""
         if self.lane_block:
             return self.lane_block
+        per_combo = max(1, self.runs_per_combo)
+        # About 64 restarts per lane: enough for recycled lanes to keep busy to the end.
+        return min(LANE_BLOCK, max(64, 1 << math.ceil(math.log2(max(1, per_combo // 64)))))
+
+    @functools.cached_property
+    def runs_per_combo(self) -> int:
+        """Restarts of the largest static combination (cached: a long point list is read
+        once, not at every chunk)."""
+        if self.points is not None:
+            from jaxlab.points import combos
+
+            return int(np.bincount(combos(self)[1]).max()) * self.n_runs
         combos = math.prod(len(a.values) for a in self.axes if not a.traced)
-        per_combo = max(1, self.n_cells // max(1, combos) * self.n_runs)
-        return min(LANE_BLOCK, max(64, 1 << math.ceil(math.log2(max(1, per_combo // 8)))))
+        return self.n_cells // max(1, combos) * self.n_runs
 
     @property
     def n_cells(self) -> int:
+        if self.points is not None:
+            return len(self.points[0][1])
         return math.prod(len(a.values) for a in self.axes)
 
     @property
@@ -508,6 +550,10 @@ class SweepConfig:
                     f"not a setting of problem {self.problem_label!r}{did_you_mean(k, known)}; "
                     f"its settings: {', '.join(known)}",
                 )
+            if k in dict(self.points or ()):
+                raise ConfigError(
+                    str(k), "set by the sweep's points; change it there (or drop the points)"
+                )
             axes[k] = v if isinstance(v, Axis) else parse_values(k, v, known[k])
         return replace(self, settings=tuple(axes[k] for k in known))
 
@@ -526,6 +572,8 @@ class SweepConfig:
                 "(build configs with with_settings), got "
                 f"{[n or type(a).__name__ for n, a in zip(names, axes)] if axes else self.settings!r}",
             )
+        if self.points is not None:
+            self._check_points()
         check_choice("method", self.method, METHODS)
         if (
             self.method == "manual"
@@ -545,6 +593,14 @@ class SweepConfig:
         check_int("chunk_size", self.chunk_size, lo=0, hi=2**28)
         check_int("lane_block", self.lane_block, lo=0, hi=2**24)
         self._check_adaptive()
+        check_choice("lanes", self.lanes, LANES)
+        if self.lanes == "recycle" and self.problem_obj.train is not None:
+            raise ConfigError(
+                "lanes",
+                f"'recycle' needs jaxlab's loop; problem {self.problem_label!r} trains itself "
+                "(train): use dense or auto",
+            )
+        check_int("refill", self.refill, lo=0, hi=MAX_STEPS_LIMIT)
         if not isinstance(self.keep_runs, bool):
             raise ConfigError("keep_runs", f"expected true or false, got {self.keep_runs!r}")
         if not isinstance(self.name, str) or not self.name:
@@ -576,6 +632,8 @@ class SweepConfig:
         return self
 
     def _check_adaptive(self) -> None:
+        if self.ci_width is not None and self.points is not None:
+            raise ConfigError("ci_width", "adaptive sweeps take a grid, not points")
         if self.ci_width is None:
             if self.max_runs is not None:
                 raise ConfigError(
@@ -594,6 +652,24 @@ class SweepConfig:
                     f"got {self.max_runs:,}",
                 )
 
+    def _check_points(self) -> None:
+        from jaxlab.points import unique
+
+        given = dict(self.points)
+        for a in self.settings:
+            if a.name in given and a.values != unique(given[a.name]):
+                raise ConfigError(
+                    a.name,
+                    "set by the sweep's points; give it in the points or drop the points",
+                )
+            if a.name not in given and len(a.values) > 1:
+                raise ConfigError(
+                    a.name,
+                    f"{len(a.values)} values, but a sweep over points takes one value of each "
+                    f"setting its points do not set (they set {', '.join(given)}); give "
+                    f"{a.name} one value, or a column in the points",
+                )
+
 
 _RESOLVED: dict = {}
 
@@ -609,11 +685,12 @@ def _resolve(problem, args: tuple, path: str) -> Problem:
     return _RESOLVED[key]
 
 
-_SCALARS = {f.name for f in fields(SweepConfig)} - {"settings", "optimizer", "max_steps"}
+_SCALARS = {f.name for f in fields(SweepConfig)} - {"settings", "optimizer", "max_steps", "points"}
 _TYPES = {
     "name": str, "problem": str, "problem_args": dict, "problem_path": str, "method": str,
     "dtype": str, "tol": float, "threshold": float, "n_runs": int, "seed": int, "keys": str,
-    "chunk_size": int, "keep_runs": bool, "lane_block": int, "ci_width": float, "max_runs": int,
+    "chunk_size": int, "keep_runs": bool, "lane_block": int, "lanes": str, "refill": int,
+    "ci_width": float, "max_runs": int,
 }  # fmt: skip
 
 
@@ -680,7 +757,7 @@ def from_dict(d: dict, base: SweepConfig | None = None, path: str | None = None)
     known = cfg.schema
     sweep = {}
     for k, v in d.items():
-        if k in _SCALARS:
+        if k in _SCALARS or k == "points":
             continue
         if k in known:
             sweep[k] = v
@@ -695,6 +772,14 @@ def from_dict(d: dict, base: SweepConfig | None = None, path: str | None = None)
                 else f"unknown setting{did_you_mean(k, names)}; problem {cfg.problem_label!r} "
                 f"has {', '.join(known)}; the sweep has {', '.join(sorted(_SCALARS))}",
             )
+    if "points" in d:
+        from jaxlab.points import normalize
+
+        pts = normalize(d["points"], known, folder=path)
+        both = [n for n, _ in pts if n in sweep]
+        if both:
+            raise ConfigError(both[0], "given both as a setting and in the points; give it once")
+        cfg = replace(cfg, points=pts)
     if sweep:
         cfg = cfg.with_settings(**sweep)
     return cfg.validate()
@@ -757,13 +842,21 @@ def to_dict(cfg: SweepConfig) -> dict:
                 continue  # uniform sweeps: their config.toml (and hash) as before
             v = cfg.cap if k == "max_runs" else v
         d[k] = v
+    points = dict(cfg.points or ())
     for a in cfg.settings:
+        if a.name in points:
+            continue
         t = a.to_toml()
         d[a.name] = (
             [_toml_value(x) for x in t]
             if isinstance(t, list) and not isinstance(a.values[0], tuple)
             else _toml_value(t)
         )
+    if points:  # written as a table of columns, so config.toml alone reruns the sweep
+        d["points"] = {
+            n: [list(v) if isinstance(v, tuple) else _toml_value(v) for v in vals]
+            for n, vals in points.items()
+        }
     return d
 
 
@@ -777,8 +870,10 @@ def config_hash(cfg: SweepConfig) -> str:
     """A short stable hash of what determines the results (chunking, names and paths
     excluded)."""
     d = to_dict(cfg)
-    for k in ("chunk_size", "name", "problem_path", "lane_block"):
-        d.pop(k, None)  # lane_block: resolved from the rest when 0, then kept in config.toml
+    for k in ("chunk_size", "name", "problem_path", "lane_block", "lanes", "refill"):
+        # lane_block: resolved from the rest when 0, then kept in config.toml; lanes and
+        # refill change how restarts are scheduled, never their results.
+        d.pop(k, None)
     for name, digest in dict(cfg.problem_obj.digests or {}).items():  # e.g. a data file's bytes
         d[f"{name}_digest"] = [digest(v) for v in cfg.setting(name).values]
     return hashlib.sha256(tomli_w.dumps(d).encode()).hexdigest()[:16]

@@ -11,15 +11,16 @@ The lab's loop (Exercise 1)::
 
 :func:`descend` runs it for one start point and any optax optimiser (the lab's plain step is
 ``optax.sgd(alpha)``: ``x + (-(alpha g))`` equals ``x - alpha g`` bit for bit). It never raises on
-bad numbers: a non-finite value or parameter stops the run with status ``DIVERGED``. The loop
-always runs ``max_steps`` iterations; a stopped run is frozen by a ``select`` on its update (not
-by scaling it by 0: a diverged run's update may be inf, and ``0 * inf`` is NaN), and a batch of
-runs lasts as long as its slowest run anyway.
+bad numbers: a non-finite value or parameter stops the run with status ``DIVERGED``. Its pieces
+are kept apart (:func:`start`, one :func:`advance`, :func:`running`, :func:`result`) so that the
+sweep engine can also run restarts in recycled lanes. A stopped run is frozen by a ``select`` on
+its update (not by scaling it by 0: a diverged run's update may be inf, and ``0 * inf`` is NaN).
 """
 
 from __future__ import annotations
 
 import enum
+import functools
 import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -36,9 +37,13 @@ __all__ = [
     "Status",
     "check_learning_rate",
     "check_tol",
+    "advance",
     "descend",
     "gd",
     "lab_schedule",
+    "result",
+    "running",
+    "start",
 ]
 
 MAX_STEPS_LIMIT = 10_000_000
@@ -118,6 +123,74 @@ def _all_finite(tree) -> jax.Array:
     return ok
 
 
+def start(value_and_grad: Callable, params0, optimizer: optax.GradientTransformation):
+    """The loop's state before its first step: ``params0``, the optimiser's state, the value and
+    gradient at ``params0``, no step taken (status ``DIVERGED`` at once for a non-finite start)."""
+    value0, grad0 = value_and_grad(params0)
+    ok0 = jnp.isfinite(value0) & _all_finite(params0)
+    return DescentState(
+        params=params0,
+        opt_state=optimizer.init(params0),
+        value=value0,
+        grad=grad0,
+        steps=jnp.zeros((), jnp.int32),
+        status=jnp.where(ok0, Status.MAX_STEPS, Status.DIVERGED).astype(jnp.int32),
+    )
+
+
+def running(s: DescentState, max_steps: int) -> jax.Array:
+    """Whether the run goes on: status still ``MAX_STEPS`` and budget left."""
+    return (s.status == Status.MAX_STEPS) & (s.steps < max_steps)
+
+
+def advance(
+    value_and_grad: Callable,
+    optimizer: optax.GradientTransformation,
+    s: DescentState,
+    *,
+    max_steps: int,
+    tol: float,
+) -> DescentState:
+    """One step of the lab's loop; a run that has stopped (or spent its budget) is left as it
+    is. ``tol`` as :func:`check_tol` returns it (``-inf``: no rule)."""
+    updates, opt_state = optimizer.update(s.grad, s.opt_state, s.params)
+    # A run goes on while its status is MAX_STEPS: the status is the only stop flag (a
+    # separate flag was one more output for every kernel that computes the value, and XLA
+    # recomputes the value's cheap tail in each of them).
+    go = running(s, max_steps)
+    # A select, not `p + go * u`: a stopped run's update may be inf (0 * inf = nan).
+    params = jax.tree.map(lambda p, u: jnp.where(go, p + u, p), s.params, updates)
+    value, grad = value_and_grad(params)
+    # The value alone, each step: a non-finite parameter makes the value or the next
+    # gradient non-finite; one that does not (a saturated unit) is caught at the end.
+    finite = jnp.isfinite(value)
+    fired = (s.value - value) < tol  # False for NaN: caught by `finite`
+    status = jnp.where(
+        go & ~finite,
+        Status.DIVERGED,
+        jnp.where(
+            go & fired,
+            jnp.where(value > s.value, Status.STALLED, Status.CONVERGED),
+            s.status,
+        ),
+    ).astype(jnp.int32)
+    return DescentState(
+        params=params,
+        opt_state=opt_state,
+        value=value,
+        grad=grad,
+        steps=s.steps + go.astype(jnp.int32),
+        status=status,
+    )
+
+
+def result(s: DescentState, trajectory=None) -> DescentResult:
+    """The run's :class:`DescentResult` from its last state: parameters that ended non-finite
+    (a saturated unit can hide them from the value) make it ``DIVERGED``."""
+    status = jnp.where(_all_finite(s.params), s.status, Status.DIVERGED).astype(jnp.int32)
+    return DescentResult(s.params, s.value, s.steps, status, trajectory)
+
+
 def descend(
     value_and_grad: Callable,
     params0,
@@ -139,58 +212,22 @@ def descend(
       trajectory: also return every point and value (``max_steps + 1`` of each).
 
     Returns a :class:`DescentResult`; the final ``value`` is the value at the returned params.
+    The loop is a ``while_loop`` that ends when the run stops (under ``vmap``: when the batch's
+    last run stops; the others are frozen meanwhile); with ``trajectory`` a ``scan`` of
+    ``max_steps`` steps.
     """
     max_steps = check_int("max_steps", max_steps, lo=1, hi=MAX_STEPS_LIMIT)
     tol = check_tol(tol)
+    state = start(value_and_grad, params0, optimizer)
+    step = functools.partial(advance, value_and_grad, optimizer, max_steps=max_steps, tol=tol)
+    if not trajectory:
+        final = lax.while_loop(lambda s: running(s, max_steps), step, state)
+        return result(final)
 
-    value0, grad0 = value_and_grad(params0)
-    ok0 = jnp.isfinite(value0) & _all_finite(params0)
-    state = DescentState(
-        params=params0,
-        opt_state=optimizer.init(params0),
-        value=value0,
-        grad=grad0,
-        steps=jnp.zeros((), jnp.int32),
-        status=jnp.where(ok0, Status.MAX_STEPS, Status.DIVERGED).astype(jnp.int32),
-    )
+    def scan_step(s, _):
+        new = step(s)
+        return new, (new.params, new.value)
 
-    def step(s: DescentState, _):
-        updates, opt_state = optimizer.update(s.grad, s.opt_state, s.params)
-        # A run goes on while its status is MAX_STEPS: the status is the only stop flag (a
-        # separate flag was one more output for every kernel that computes the value, and XLA
-        # recomputes the value's cheap tail in each of them).
-        running = s.status == Status.MAX_STEPS
-        # A select, not `p + running * u`: a stopped run's update may be inf (0 * inf = nan).
-        params = jax.tree.map(lambda p, u: jnp.where(running, p + u, p), s.params, updates)
-        value, grad = value_and_grad(params)
-        # The value alone, each step: a non-finite parameter makes the value or the next
-        # gradient non-finite; one that does not (a saturated unit) is caught at the end.
-        finite = jnp.isfinite(value)
-        fired = (s.value - value) < tol  # False for NaN: caught by `finite`
-        status = jnp.where(
-            running & ~finite,
-            Status.DIVERGED,
-            jnp.where(
-                running & fired,
-                jnp.where(value > s.value, Status.STALLED, Status.CONVERGED),
-                s.status,
-            ),
-        ).astype(jnp.int32)
-        new = DescentState(
-            params=params,
-            opt_state=opt_state,
-            value=value,
-            grad=grad,
-            steps=s.steps + running.astype(jnp.int32),
-            status=status,
-        )
-        return new, ((params, value) if trajectory else None)
-
-    final, ys = lax.scan(step, state, None, length=max_steps)
-    status = jnp.where(_all_finite(final.params), final.status, Status.DIVERGED).astype(jnp.int32)
-    traj = None
-    if trajectory:
-        pts, vals = ys
-        pts = jax.tree.map(lambda a, p: jnp.concatenate([a[None], p]), params0, pts)
-        traj = (pts, jnp.concatenate([value0[None], vals]))
-    return DescentResult(final.params, final.value, final.steps, status, traj)
+    final, (pts, vals) = lax.scan(scan_step, state, None, length=max_steps)
+    pts = jax.tree.map(lambda a, p: jnp.concatenate([a[None], p]), params0, pts)
+    return result(final, (pts, jnp.concatenate([state.value[None], vals])))

@@ -22,7 +22,7 @@ import itertools
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import jax
@@ -33,7 +33,8 @@ from jax.sharding import PartitionSpec as P
 
 from jaxlab.aggregate import Aggregates, chunk_aggregates, metric_aggregates, n_step_bins
 from jaxlab.config import SweepConfig
-from jaxlab.loop import RunOut, RunSpec, run_one, train_one
+from jaxlab.lanes import REFILL, recycled
+from jaxlab.loop import RunSpec, run_one, train_one
 
 __all__ = [
     "ChunkTask",
@@ -89,13 +90,25 @@ class Plan:
     chunk_size: int
     n_devices: int
     combos: tuple  # of RunSpec, one per static combination
-    cells_per_combo: int
+    cells_per_combo: int  # a grid's (0 for points: see cell_combo)
     tasks: tuple  # of ChunkTask
+    # Points (config.points): each cell's static combination, (n_cells,) int64.
+    cell_combo: np.ndarray | None = field(default=None, compare=False, hash=False)
+
+    @functools.cached_property
+    def _point_values(self) -> dict[str, np.ndarray]:
+        cfg = self.config
+        return {n: np.asarray(v, np.float64) for n, v in cfg.points if cfg.schema[n].traced}
 
     @property
     def block(self) -> int:
         """Lanes a device trains at once (``lane_block``, at most the chunk's share)."""
         return self.config.block
+
+    @property
+    def refill(self) -> int:
+        """Recycled lanes: steps between refills (``refill``, 0: :data:`jaxlab.lanes.REFILL`)."""
+        return self.config.refill or REFILL
 
     @property
     def lanes(self) -> int:
@@ -121,6 +134,14 @@ class Plan:
         cfg = self.config
         g = np.asarray(g, dtype=np.int64)
         cell = g // cfg.stride
+        if cfg.points is not None:  # each cell is a point: its row of the point table
+            given = self._point_values
+            return {
+                n: (
+                    given[n][cell] if n in given else np.full(g.shape, cfg.setting(n).values[0])
+                ).astype(cfg.dtype)
+                for n in cfg.traced_names
+            }
         traced_axes = [a for a in cfg.axes if a.traced]
         sizes = [len(a.values) for a in traced_axes]
         local = cell % self.cells_per_combo
@@ -142,7 +163,9 @@ def default_chunk_size(cfg: SweepConfig, n_devices: int, platform: str) -> int:
     if cfg.chunk_size:
         size = cfg.chunk_size
     elif platform == "cpu":
-        size = CPU_RUNS_PER_DEVICE * n_devices
+        # At least 32 restarts per lane: recycled lanes idle at a chunk's end while its last
+        # restarts finish, a cost paid once per chunk.
+        size = max(CPU_RUNS_PER_DEVICE, 32 * cfg.block) * n_devices
     else:
         try:
             limit = jax.local_devices()[0].memory_stats()["bytes_limit"]
@@ -155,7 +178,7 @@ def default_chunk_size(cfg: SweepConfig, n_devices: int, platform: str) -> int:
     if cfg.chunk_size:
         return size
     # No chunk larger than one static combination needs.
-    per_combo = cfg.n_cells // max(1, _n_combos(cfg)) * cfg.n_runs
+    per_combo = cfg.runs_per_combo
     return max(n_devices, min(size, -(-per_combo // n_devices) * n_devices))
 
 
@@ -169,29 +192,44 @@ def _n_params(cfg: SweepConfig) -> int:
     return sum(math.prod(x.shape) for x in jax.tree.leaves(shapes))
 
 
-def _n_combos(cfg: SweepConfig) -> int:
-    return math.prod(len(a.values) for a in cfg.axes if not a.traced)
+def _spec(cfg: SweepConfig, chosen: dict) -> RunSpec:
+    """The RunSpec of one static combination (``chosen``: the static values that vary)."""
+    static_names = [a.name for a in cfg.settings if not a.traced]
+    return RunSpec(
+        problem=cfg.problem_obj,
+        static=tuple((n, chosen.get(n, cfg.setting(n).values[0])) for n in static_names),
+        method=cfg.method,
+        dtype=cfg.dtype,
+        tol=None if cfg.tol == "off" else float(cfg.tol),
+        threshold=float(cfg.threshold),
+    )
+
+
+def _points_plan(cfg: SweepConfig, chunk: int, n_devices: int) -> Plan:
+    """A sweep over points: one program per static combination; chunks cut from each run of
+    consecutive points of one combination (keep them together for full chunks)."""
+    from jaxlab.points import combos as point_combos
+
+    found, which = point_combos(cfg)
+    edges = [0, *(np.flatnonzero(np.diff(which)) + 1).tolist(), cfg.n_cells]
+    tasks = []
+    for a, b in itertools.pairwise(edges):
+        lo, hi = a * cfg.n_runs, b * cfg.n_runs
+        for s in range(lo, hi, chunk):
+            tasks.append(ChunkTask(len(tasks), int(which[a]), s, min(s + chunk, hi)))
+    combos = tuple(_spec(cfg, c) for c in found)
+    return Plan(cfg, chunk, n_devices, combos, 0, tuple(tasks), which)
 
 
 def make_plan(cfg: SweepConfig, n_devices: int = 1, platform: str = "cpu") -> Plan:
     cfg = cfg.validate()
     chunk = default_chunk_size(cfg, n_devices, platform)
+    if cfg.points is not None:
+        return _points_plan(cfg, chunk, n_devices)
     static_axes = [a for a in cfg.axes if not a.traced]
-    static_names = [a.name for a in cfg.settings if not a.traced]
     combos = []
     for values in itertools.product(*(a.values for a in static_axes)):
-        chosen = {a.name: v for a, v in zip(static_axes, values)}
-        static = tuple((n, chosen.get(n, cfg.setting(n).values[0])) for n in static_names)
-        combos.append(
-            RunSpec(
-                problem=cfg.problem_obj,
-                static=static,
-                method=cfg.method,
-                dtype=cfg.dtype,
-                tol=None if cfg.tol == "off" else float(cfg.tol),
-                threshold=float(cfg.threshold),
-            )
-        )
+        combos.append(_spec(cfg, {a.name: v for a, v in zip(static_axes, values)}))
     cells_per_combo = cfg.n_cells // len(combos)
     runs_per_combo = cells_per_combo * cfg.n_runs
     tasks = []
@@ -240,37 +278,53 @@ def make_mesh(devices) -> Mesh:
 
 @functools.lru_cache(maxsize=64)
 def chunk_fn(
-    spec: RunSpec, n_seg: int, mesh: Mesh, keep_runs: bool, step_bins: int, block: int
+    spec: RunSpec,
+    n_seg: int,
+    mesh: Mesh,
+    keep_runs: bool,
+    step_bins: int,
+    block: int,
+    lanes: str = "dense",
+    refill: int = REFILL,
 ) -> Callable:
     """The compiled program for one chunk: ``f(k, seg, weight, hp, key_data) -> (agg, runs,
-    sample)``.
+    sample, metrics, steps, periods)``.
 
     ``k`` (C,) uint32 key indices (:func:`key_index`), ``seg`` (C,) int32 cell offsets within the
-    chunk, ``weight`` (C,) int32 (0 for padding), ``hp`` dict of (C,) traced settings,
-    ``key_data`` the root key's raw data. ``step_bins`` is the sweep's width of the steps
-    histogram (each spec bins with its own budget, padded to it). ``sample`` is each device's
-    first final loss, read back to record the dtype the runs computed in. Cached per static
+    chunk, ``weight`` (C,) int32 (0 for padding, which comes last on each device), ``hp`` dict
+    of (C,) traced settings, ``key_data`` the root key's raw data. ``step_bins`` is the sweep's
+    width of the steps histogram (each spec bins with its own budget, padded to it). ``sample``
+    is each device's first final loss, read back to record the dtype the runs computed in;
+    ``steps`` every run's steps (the steps really taken); ``periods`` each device's refill
+    periods (recycled lanes; 0 for dense). ``lanes``: ``"dense"`` (blocks of ``block`` restarts
+    in sequence, each until its slowest stops) or ``"recycle"`` (:func:`jaxlab.lanes.recycled`,
+    ``block`` lanes refilled every ``refill`` steps; padding never runs). Cached per static
     spec: new values of traced settings reuse it.
     """
 
     def shard(k, seg, weight, hp, key_data):
         keys = run_keys(jax.random.wrap_key_data(key_data), k)
-        # Each device trains its lanes in blocks of `block` (a vmap of that width, blocks in
-        # sequence): XLA orders a vmapped reduction (a loss summed over data points) by the
-        # batch's width, so a fixed width keeps every restart's bits whatever the chunk size
-        # or device count.
-        out: RunOut = jax.lax.map(lambda x: run_one(spec, *x), (hp, keys), batch_size=block)
+        if lanes == "recycle":
+            n_valid = jnp.sum(weight)
+            out, periods = recycled(spec, hp, keys, n_valid, block, refill)
+        else:
+            # Each device trains its lanes in blocks of `block` (a vmap of that width, blocks
+            # in sequence): XLA orders a vmapped reduction (a loss summed over data points) by
+            # the batch's width, so a fixed width keeps every restart's bits whatever the chunk
+            # size or device count.
+            out = jax.lax.map(lambda x: run_one(spec, *x), (hp, keys), batch_size=block)
+            periods = jnp.zeros((), jnp.int32)
         agg = chunk_aggregates(out, seg, weight, n_seg, spec.max_steps, step_bins)
         agg = jax.tree.map(lambda a: jax.lax.psum(a, "runs"), agg)
         runs = out if keep_runs else None
-        return agg, runs, out.loss[:1], out.metrics
+        return agg, runs, out.loss[:1], out.metrics, out.steps, periods[None]
 
     run_spec = P("runs")
     sharded = jax.shard_map(
         shard,
         mesh=mesh,
         in_specs=(run_spec, run_spec, run_spec, run_spec, P()),
-        out_specs=(P(), run_spec if keep_runs else P(), run_spec, run_spec),
+        out_specs=(P(), run_spec if keep_runs else P(), run_spec, run_spec, run_spec, run_spec),
         check_vma=False,  # run_one is written for one run, unaware of the mesh
     )
     return jax.jit(sharded)
@@ -289,6 +343,8 @@ def compiled_chunk(
     key_shape,
     step_bins: int,
     block: int,
+    lanes: str = "dense",
+    refill: int = REFILL,
 ):
     """:func:`chunk_fn` compiled ahead of time for chunks of ``size`` runs (timed apart)."""
     sharding = NamedSharding(mesh, P("runs"))
@@ -301,7 +357,7 @@ def compiled_chunk(
     key = jax.ShapeDtypeStruct(key_shape, jnp.uint32, sharding=NamedSharding(mesh, P()))
     t0 = time.perf_counter()
     exe = (
-        chunk_fn(spec, n_seg, mesh, keep_runs, step_bins, block)
+        chunk_fn(spec, n_seg, mesh, keep_runs, step_bins, block, lanes, refill)
         .lower(arg(jnp.uint32), arg(jnp.int32), arg(jnp.int32), hp, key)
         .compile()
     )
@@ -310,10 +366,56 @@ def compiled_chunk(
     return exe
 
 
-def _program(plan: Plan, spec: RunSpec, mesh: Mesh, key_shape):
+def _program(plan: Plan, spec: RunSpec, mesh: Mesh, key_shape, lanes: str = "dense"):
     cfg = plan.config
     return compiled_chunk(
-        spec, plan.n_seg, mesh, cfg.keep_runs, plan.lanes, key_shape, plan.step_bins, plan.block
+        spec, plan.n_seg, mesh, cfg.keep_runs, plan.lanes, key_shape, plan.step_bins,
+        plan.block, lanes, plan.refill,
+    )  # fmt: skip
+
+
+# Cost of a refill (writing the outcomes, gathering the next starts) in steps of the lanes:
+# measured on the lab's network, the cost model's one constant (experiments/recycle_refill.py).
+REFILL_COST = 1.0
+
+
+class LaneChoice(NamedTuple):
+    """How a static combination's lanes run: ``lanes`` "dense" or "recycle", and why."""
+
+    lanes: str
+    why: str
+
+
+def initial_lanes(plan: Plan, combo: int) -> LaneChoice | None:
+    """The choice made before any chunk runs: the config's, or dense for a problem that trains
+    itself; ``None`` for ``lanes = "auto"`` (a probe decides: :func:`choose_lanes`)."""
+    cfg = plan.config
+    if plan.combos[combo].problem.train is not None:
+        return LaneChoice("dense", "the problem trains itself (train): its own loop")
+    if cfg.lanes != "auto":
+        return LaneChoice(cfg.lanes, "lanes = " + cfg.lanes)
+    return None
+
+
+def choose_lanes(
+    plan: Plan, combo: int, steps: np.ndarray, n: int, periods: np.ndarray
+) -> LaneChoice:
+    """The cost model's choice from a probe chunk run in recycled lanes: ``steps`` (the chunk's
+    C lanes, the first ``n`` real), ``periods`` each device's refill periods. Dense lanes cost,
+    per device, the sum over its blocks of their slowest restart's steps; recycled lanes cost
+    ``periods * (refill + REFILL_COST)``; the cheaper wins (dense on a tie)."""
+    D, B = plan.n_devices, plan.block
+    s = np.where(np.arange(steps.size) < n, steps, 0).reshape(D, -1, B)
+    dense = float(s.max(axis=2).sum(axis=1).max())
+    rec = float(np.max(periods)) * (plan.refill + REFILL_COST)
+    budget = plan.combos[combo].max_steps
+    used = float(steps[:n].sum()) / max(1, n * budget)
+    pick = "recycle" if rec < dense else "dense"
+    return LaneChoice(
+        pick,
+        f"probe of {n:,} restarts used {used:.1%} of their budget: dense {dense:,.0f} block "
+        f"steps, recycled {rec:,.0f} ({int(np.max(periods)):,} refills x {plan.refill} steps "
+        f"+ {REFILL_COST:g})",
     )
 
 
@@ -323,6 +425,8 @@ class ChunkResult(NamedTuple):
     agg: Aggregates  # numpy
     runs: dict | None  # numpy per-run records (valid runs only)
     dtype: str  # the dtype the runs' losses came back in
+    steps_run: int = 0  # steps the chunk's restarts really took (their sum)
+    lanes: str = "dense"  # how its lanes ran
 
 
 def _inputs(plan: Plan, task: ChunkTask, sharding):
@@ -344,40 +448,64 @@ def _inputs(plan: Plan, task: ChunkTask, sharding):
     )
 
 
-def chunk_call(plan: Plan, task: ChunkTask, devices=None) -> tuple[Callable, tuple]:
+def chunk_call(
+    plan: Plan, task: ChunkTask, devices=None, lanes: str = "dense"
+) -> tuple[Callable, tuple]:
     """``(program, args)`` of one chunk, compiled and placed: ``program(*args)`` runs it and
-    returns ``(aggregates, runs)`` on the devices. For timing the engine's chunk program alone
-    (``experiments/``); sweeps go through :func:`run_chunks`."""
+    returns ``(aggregates, runs, ...)`` on the devices. For timing the engine's chunk program
+    alone (``experiments/``); sweeps go through :func:`run_chunks`."""
     devices = list(devices) if devices is not None else jax.local_devices()[: plan.n_devices]
     mesh = make_mesh(devices)
     key_data = root_key_data(plan.config.seed)
-    program = _program(plan, plan.combos[task.combo], mesh, key_data.shape)
+    program = _program(plan, plan.combos[task.combo], mesh, key_data.shape, lanes)
     _, args = _inputs(plan, task, NamedSharding(mesh, P("runs")))
     return program, (*args, key_data)
 
 
-def run_chunks(plan: Plan, tasks, devices=None, on_chunk: Callable | None = None):
+def run_chunks(
+    plan: Plan,
+    tasks,
+    devices=None,
+    on_chunk: Callable | None = None,
+    choices: dict | None = None,
+):
     """Run ``tasks`` (ChunkTasks of ``plan``) in order; call ``on_chunk(ChunkResult)`` after each.
 
     The next chunk is dispatched before the previous one is read back, so the host's work
-    (reduction bookkeeping, checkpoint, progress) overlaps the device's.
+    (reduction bookkeeping, checkpoint, progress) overlaps the device's. ``choices`` (a dict,
+    filled in place: static combination -> :class:`LaneChoice`) says how each combination's
+    lanes run; with ``lanes = "auto"`` a combination's first chunk runs in recycled lanes and
+    :func:`choose_lanes` decides for the rest (a restart's results are the same either way).
     """
     devices = list(devices) if devices is not None else jax.local_devices()[: plan.n_devices]
     mesh = make_mesh(devices)
     sharding = NamedSharding(mesh, P("runs"))
     key_data = root_key_data(plan.config.seed)
+    choices = {} if choices is None else choices
+    for c in {t.combo for t in tasks}:
+        if c not in choices and (first := initial_lanes(plan, c)) is not None:
+            choices[c] = first
+    probing: set[int] = set()  # combinations whose probe chunk is in flight
     pending = None
     for task in list(tasks) + [None]:
         launched = None
         if task is not None:
-            f = _program(plan, plan.combos[task.combo], mesh, key_data.shape)
+            mode = choices[task.combo].lanes if task.combo in choices else "recycle"
+            probe = task.combo not in choices and task.combo not in probing
+            if probe:
+                probing.add(task.combo)
+            f = _program(plan, plan.combos[task.combo], mesh, key_data.shape, mode)
             first_cell, args = _inputs(plan, task, sharding)
-            launched = (task, first_cell, f(*args, key_data))
+            launched = (task, first_cell, mode, probe, f(*args, key_data))
         if pending is not None:
-            ptask, pfirst, (agg, runs, sample, metrics) = pending
-            agg, runs, metrics = jax.device_get((agg, runs, metrics))
+            ptask, pfirst, pmode, pprobe, (agg, runs, sample, metrics, steps, periods) = pending
+            agg, runs, metrics, steps, periods = jax.device_get(
+                (agg, runs, metrics, steps, periods)
+            )
             g = task_runs(ptask)
             n = len(g)
+            if pprobe:
+                choices[ptask.combo] = choose_lanes(plan, ptask.combo, steps, n, periods)
             seg = g // plan.config.stride - pfirst
             names = tuple(metrics)
             metric = metric_aggregates(
@@ -395,18 +523,23 @@ def run_chunks(plan: Plan, tasks, devices=None, on_chunk: Callable | None = None
                     **{k: np.asarray(v[:n], np.float64) for k, v in runs.record.items()},
                 }
             agg = Aggregates(*agg[:5], *metric)
-            on_chunk(ChunkResult(ptask, pfirst, agg, records, str(sample.dtype)))
+            steps_run = int(np.asarray(steps[:n], np.int64).sum())
+            on_chunk(ChunkResult(ptask, pfirst, agg, records, str(sample.dtype), steps_run, pmode))
         pending = launched
 
 
-def compile_all(plan: Plan, devices=None) -> float:
-    """Compile every static combination's program before the run; seconds spent compiling."""
+def compile_all(plan: Plan, devices=None, both: bool = False) -> float:
+    """Compile each static combination's first program before the run (the one its lanes are
+    set to, else the recycled one the probe runs; with ``both``, for ``lanes = "auto"``, also
+    the dense one the probe may choose); seconds spent compiling."""
     devices = list(devices) if devices is not None else jax.local_devices()[: plan.n_devices]
     mesh = make_mesh(devices)
     key_shape = root_key_data(0).shape
     before = COMPILE_STATS["seconds"]
-    for spec in plan.combos:
-        _program(plan, spec, mesh, key_shape)
+    for c, spec in enumerate(plan.combos):
+        first = initial_lanes(plan, c)
+        for mode in [first.lanes] if first else ["recycle", "dense"] if both else ["recycle"]:
+            _program(plan, spec, mesh, key_shape, mode)
     return COMPILE_STATS["seconds"] - before
 
 
@@ -436,6 +569,8 @@ def output_names(cfg: SweepConfig) -> tuple[tuple[str, ...], tuple[str, ...]]:
 
 
 def _combo_of(plan: Plan, run: int) -> int:
+    if plan.cell_combo is not None:
+        return int(plan.cell_combo[run // plan.config.stride])
     return run // (plan.cells_per_combo * plan.config.stride)
 
 

@@ -20,11 +20,23 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxlab import descent
 from jaxlab.contract import Outcome, Problem
-from jaxlab.descent import DescentResult, Status, descend
+from jaxlab.descent import DescentResult, DescentState, Status, descend
 from jaxlab.train import make_optimizer
 
-__all__ = ["RunOut", "RunSpec", "run_one", "settings", "succeeded", "train_one"]
+__all__ = [
+    "RunOut",
+    "RunSpec",
+    "advance",
+    "finish",
+    "run_one",
+    "running",
+    "settings",
+    "start",
+    "succeeded",
+    "train_one",
+]
 
 
 @dataclass(frozen=True)
@@ -131,20 +143,57 @@ def _scalars(d: dict, what: str) -> dict:
     return {k: jnp.asarray(v).reshape(()) for k, v in d.items()}
 
 
+def start(spec: RunSpec, traced: dict, key) -> DescentState:
+    """A restart's loop state before its first step (the problem's ``init`` from ``key``)."""
+    s = settings(spec, traced)
+    params0 = _cast(spec.problem.init(key, s), spec.dtype)
+    return descent.start(_value_and_grad(spec, s), params0, optimizer(spec, s))
+
+
+def advance(spec: RunSpec, traced: dict, state: DescentState) -> DescentState:
+    """One step of a restart (a stopped one, or one at its budget, is left as it is)."""
+    s = settings(spec, traced)
+    return descent.advance(
+        _value_and_grad(spec, s),
+        optimizer(spec, s),
+        state,
+        max_steps=spec.max_steps,
+        tol=descent.check_tol(spec.tol),
+    )
+
+
+def running(spec: RunSpec, state: DescentState) -> jax.Array:
+    """Whether the restart goes on."""
+    return descent.running(state, spec.max_steps)
+
+
+def finish(spec: RunSpec, traced: dict, state: DescentState) -> RunOut:
+    """The :class:`RunOut` of a restart whose loop has ended in ``state``."""
+    return _outcome(spec, traced, descent.result(state))
+
+
 def run_one(spec: RunSpec, traced: dict, key) -> RunOut:
     """One restart, start to end: its :class:`RunOut` (written for one run; ``vmap`` batches)."""
     p = spec.problem
     s = settings(spec, traced)
     if p.train is not None:
         out: Outcome = p.train(s, key)
-        loss, steps, status = out.loss, out.steps, out.status
         metrics = dict(out.metrics or {})
-        record = {}
-    else:
-        res = train_one(spec, traced, key)
-        loss, steps, status = res.value - minimum(p, s), res.steps, res.status
-        metrics = dict(p.metrics(res.params, s)) if p.metrics is not None else {}
-        record = dict(p.record(res.params, s)) if p.record is not None else {}
+        return _pack(spec, s, out.loss, out.steps, out.status, metrics, {})
+    return _outcome(spec, traced, train_one(spec, traced, key))
+
+
+def _outcome(spec: RunSpec, traced: dict, res: DescentResult) -> RunOut:
+    p = spec.problem
+    s = settings(spec, traced)
+    loss = res.value - minimum(p, s)
+    metrics = dict(p.metrics(res.params, s)) if p.metrics is not None else {}
+    record = dict(p.record(res.params, s)) if p.record is not None else {}
+    return _pack(spec, s, loss, res.steps, res.status, metrics, record)
+
+
+def _pack(spec: RunSpec, s: dict, loss, steps, status, metrics, record) -> RunOut:
+    p = spec.problem
     dt = jnp.dtype(spec.dtype)
     loss = jnp.asarray(loss, dt)
     steps = jnp.asarray(steps, jnp.int32)

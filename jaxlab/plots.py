@@ -39,8 +39,10 @@ from jaxlab.results import load_run
 
 __all__ = [
     "NAN_GREY",
+    "check_target",
     "describe",
     "draw_all",
+    "finish",
     "format_rate",
     "format_value",
     "main_plot",
@@ -104,17 +106,60 @@ def new_figure(w: float, h: float) -> Figure:
     return fig
 
 
-def save(fig: Figure, path) -> str:
-    """Write ``fig`` to ``path`` as a PNG, atomically, and free it; returns the path."""
+def _write_png(fig: Figure, path, own: bool) -> None:
     buf = io.BytesIO()
     engine = fig.get_layout_engine()
-    if engine is not None:  # lay out once, then draw once (savefig would draw twice)
+    if own and engine is not None:  # lay out once, then draw once (savefig would draw twice)
         engine.execute(fig)
         fig.set_layout_engine(None)
     fig.savefig(buf, format="png")
-    fig.clear()  # drop references early; the figure was never registered with pyplot
     rundir.atomic_write(path, buf.getvalue())
+
+
+def save(fig: Figure, path) -> str:
+    """Write ``fig`` to ``path`` as a PNG, atomically, and free it; returns the path."""
+    _write_png(fig, path, own=True)
+    fig.clear()  # drop references early; the figure was never registered with pyplot
     return str(path)
+
+
+def finish(fig, path=None, own: bool = True) -> Figure:
+    """The end of every public figure function: write the root figure of ``fig`` (a Figure,
+    SubFigure or Axes) to ``path`` as a PNG, atomically, when a path is given (none: nothing
+    written), and return that :class:`~matplotlib.figure.Figure`. ``own``: jaxlab made the
+    figure (its layout is then fixed before the one draw); a user's figure is left as it is."""
+    root = _root(fig)
+    if path is not None:
+        _write_png(root, path, own)
+    return root
+
+
+def check_target(ax=None, fig=None) -> None:
+    """Refuse a drawing target that is not one: ``ax`` must be a matplotlib Axes, ``fig`` a
+    Figure or SubFigure, not both."""
+    from matplotlib.axes import Axes
+    from matplotlib.figure import FigureBase
+
+    if ax is not None and fig is not None:
+        raise ConfigError("ax", "give ax (one panel) or fig (a whole figure), not both")
+    if ax is not None and not isinstance(ax, Axes):
+        raise ConfigError("ax", f"expected a matplotlib Axes, got {type(ax).__name__}")
+    if fig is not None and not isinstance(fig, FigureBase):
+        raise ConfigError(
+            "fig", f"expected a matplotlib Figure or SubFigure, got {type(fig).__name__}"
+        )
+
+
+def _root(artist) -> Figure:
+    """The Figure an Axes, SubFigure or Figure belongs to (a Figure's ``figure`` is itself)."""
+    while artist.figure is not artist:
+        artist = artist.figure
+    return artist
+
+
+def _width_in(fig) -> float:
+    """Width in inches of a Figure or SubFigure."""
+    return fig.bbox.width / _root(fig).dpi
 
 
 def say(message: str) -> None:
@@ -252,8 +297,9 @@ def _columns(n: int, pw: float, ph: float) -> int:
     return min(fits, key=lambda c: abs(math.log(c * pw / (math.ceil(n / c) * ph) / (4 / 3))))
 
 
-def _draw(res, path, x, y, facet, kind: str) -> str:
+def _draw(res, path, x, y, facet, kind: str, ax=None, fig=None) -> Figure:
     cfg = res.config
+    check_target(ax, fig)
     f = facet_tables(res, x, y, facet)
     max_steps = max(cfg.setting("max_steps").values)
     if kind == "success":
@@ -264,27 +310,59 @@ def _draw(res, path, x, y, facet, kind: str) -> str:
         cmap, vmax = colormaps["YlGnBu"], float(max_steps)
         clabel = f"median steps (max_steps {max_steps})"
     cmap = cmap.with_extremes(bad=NAN_GREY)
+    if ax is not None:
+        _into_axes(ax, f, kind, cmap, vmax, clabel, title)
+        return finish(ax, path, own=False)
     note = describe(cfg) + _facet_note(f, cfg)
     if f.y is None:
-        fig = _lines(f, kind, vmax, clabel, note)
+        out = _lines(f, kind, vmax, clabel, note, fig)
     else:
-        fig = _maps(f, kind, cmap, vmax, clabel, note)
-    head = _wrap(f"{title}: {_problem(cfg)}, sweep '{cfg.name}'", fig.get_figwidth(), 12, 0.6)
-    fig.suptitle(head, fontsize=12, fontweight="bold")
-    return save(fig, path)
+        out = _maps(f, kind, cmap, vmax, clabel, note, fig)
+    head = _wrap(f"{title}: {_problem(cfg)}, sweep '{cfg.name}'", _width_in(out), 12, 0.6)
+    out.suptitle(head, fontsize=12, fontweight="bold")
+    return finish(out, path, own=fig is None)
 
 
-def _body(w: float, h: float, note: str):
-    """A figure ``w`` inches wide, ``h`` for its panels plus the note's lines; returns the
-    figure and the sub-figure the panels go in (the note is its title)."""
-    text = _wrap(note, w)
-    fig = new_figure(w, h + 0.6 + 0.16 * (text.count("\n") + 1))
+def _into_axes(ax, f, kind, cmap, vmax, clabel, title) -> None:
+    """The figure's one panel, drawn into the user's ``ax`` (its colour bar beside it; a line
+    map: up to LINES_MAX lines in it); the figure's title and note are left out, the panel's
+    own title kept."""
+    one = len(f.panels) <= (LINES_MAX if f.y is None else 1)
+    if not one:
+        names = " x ".join(a.name for a in f.facet)
+        raise ConfigError(
+            "ax",
+            f"this map has {len(f.panels)} panels (one per {names}); draw them into a figure "
+            "with fig=, or one panel with res.select(NAME=VALUE) (or facet=() to pool them)",
+        )
+    if f.y is None:
+        _line_panel(ax, f, list(range(len(f.panels))), kind, vmax, clabel)
+    else:
+        nx, ny = len(f.x.values), len(f.y.values)
+        bbox = ax.get_window_extent()
+        cell_in = min(bbox.width / nx, bbox.height / ny) / _root(ax).dpi
+        big = max(nx, ny)
+        write = big <= ANNOTATE_MAX and nx * ny <= ANNOTATE_CELLS_MAX
+        mesh = _map_panel(ax, f, f.panels[0], kind, cmap, vmax, cell_in, write, True, True)
+        ax.figure.colorbar(mesh, ax=ax, label=clabel + " (grey: no runs)")
+    ax.set_title(f"{title}\n{ax.get_title(loc='left')}".strip(), fontsize=8, loc="left")
+
+
+def _body(w: float, h: float, note: str, into=None):
+    """A figure ``w`` inches wide, ``h`` for its panels plus the note's lines (or the user's
+    figure ``into``, as it is); returns the figure and the sub-figure the panels go in (the
+    note is its title)."""
+    if into is None:
+        text = _wrap(note, w)
+        fig = new_figure(w, h + 0.6 + 0.16 * (text.count("\n") + 1))
+    else:
+        fig, text = into, _wrap(note, _width_in(into))
     body = fig.subfigures(1, 1)
     body.suptitle(text, fontsize=8, x=0.01, ha="left")
     return fig, body
 
 
-def _maps(f, kind, cmap, vmax, clabel, note) -> Figure:
+def _maps(f, kind, cmap, vmax, clabel, note, into=None) -> Figure:
     nx, ny = len(f.x.values), len(f.y.values)
     big, n = max(nx, ny), len(f.panels)
     write = big <= ANNOTATE_MAX and n * nx * ny <= ANNOTATE_CELLS_MAX
@@ -298,34 +376,44 @@ def _maps(f, kind, cmap, vmax, clabel, note) -> Figure:
     nrows = math.ceil(n / ncols)
     if not write:
         note += f"\n{n * nx * ny:,} cells: too many to write each value (they are in cells.csv)"
-    fig, body = _body(max(7.0, ncols * pw + 1.4), nrows * ph, note)
+    fig, body = _body(max(7.0, ncols * pw + 1.4), nrows * ph, note, into)
     axs = body.subplots(nrows, ncols, squeeze=False)
     mesh = None
     for p, panel in enumerate(f.panels):
-        ax = axs.flat[p]
-        Z = panel.rate if kind == "success" else panel.steps
-        mesh = ax.pcolormesh(
-            np.arange(nx + 1) - 0.5, np.arange(ny + 1) - 0.5, np.ma.masked_invalid(Z.T),
-            cmap=cmap, vmin=0.0, vmax=vmax,
-        )  # fmt: skip
-        _ticks(ax, "x", f.x, label=p + ncols >= n)
-        _ticks(ax, "y", f.y, label=p % ncols == 0)
-        if write:
-            _annotate(ax, panel, Z, cmap, mesh.norm, kind, s * 72, intervals=big <= INTERVAL_MAX)
-        lines = [_where_text(panel)] if panel.where else []
-        if kind == "success":
-            lines.append(_best_text(f, panel))
-            if panel.best is not None:
-                i, j = panel.best
-                ax.add_patch(Rectangle((i - 0.5, j - 0.5), 1, 1, fill=False, ec="red", lw=2.5))
-                ax.plot([i], [j + 0.32], marker="*", color="red", ms=11, mec="white", ls="none")
-        ax.set_title("\n".join(lines), fontsize=8, loc="left")
-        ax.set_xlim(-0.5, nx - 0.5)
-        ax.set_ylim(-0.5, ny - 0.5)
+        mesh = _map_panel(
+            axs.flat[p], f, panel, kind, cmap, vmax, s, write, p + ncols >= n, p % ncols == 0
+        )
     for ax in list(axs.flat)[n:]:
         ax.set_visible(False)
     body.colorbar(mesh, ax=list(axs.flat)[:n], label=clabel + " (grey: no runs)")
     return fig
+
+
+def _map_panel(ax, f, panel, kind, cmap, vmax, s, write, xlabel, ylabel):
+    """One panel of a map into ``ax``: cells ``s`` inches wide, values written (``write``),
+    the axis labels where asked; returns the mesh (for the colour bar)."""
+    nx, ny = len(f.x.values), len(f.y.values)
+    Z = panel.rate if kind == "success" else panel.steps
+    mesh = ax.pcolormesh(
+        np.arange(nx + 1) - 0.5, np.arange(ny + 1) - 0.5, np.ma.masked_invalid(Z.T),
+        cmap=cmap, vmin=0.0, vmax=vmax,
+    )  # fmt: skip
+    _ticks(ax, "x", f.x, label=xlabel)
+    _ticks(ax, "y", f.y, label=ylabel)
+    if write:
+        intervals = max(nx, ny) <= INTERVAL_MAX
+        _annotate(ax, panel, Z, cmap, mesh.norm, kind, s * 72, intervals=intervals)
+    lines = [_where_text(panel)] if panel.where else []
+    if kind == "success":
+        lines.append(_best_text(f, panel))
+        if panel.best is not None:
+            i, j = panel.best
+            ax.add_patch(Rectangle((i - 0.5, j - 0.5), 1, 1, fill=False, ec="red", lw=2.5))
+            ax.plot([i], [j + 0.32], marker="*", color="red", ms=11, mec="white", ls="none")
+    ax.set_title("\n".join(lines), fontsize=8, loc="left")
+    ax.set_xlim(-0.5, nx - 0.5)
+    ax.set_ylim(-0.5, ny - 0.5)
+    return mesh
 
 
 def _fonts(cell_pt: float, texts: dict, largest: float) -> dict:
@@ -371,36 +459,40 @@ def _annotate(ax, panel, Z, cmap, norm, kind, cell_pt: float, intervals: bool) -
             ax.text(i, j - 0.28, band[i, j], fontsize=fsb[i, j], color=colour, **kw)
 
 
-def _lines(f, kind, vmax, clabel, note) -> Figure:
+def _lines(f, kind, vmax, clabel, note, into=None) -> Figure:
     """One mapped axis (or none): a line per facet value in one panel, or a panel each."""
     n = len(f.panels)
     groups = [list(range(n))] if n <= LINES_MAX else [[p] for p in range(n)]
     pw, ph = (8.0, 5.0) if len(groups) == 1 else (5.0, 3.8)
     ncols = _columns(len(groups), pw, ph)
     nrows = math.ceil(len(groups) / ncols)
-    fig, body = _body(ncols * pw, nrows * ph, note)
+    fig, body = _body(ncols * pw, nrows * ph, note, into)
     axs = body.subplots(nrows, ncols, squeeze=False)
     for g, members in enumerate(groups):
-        ax = axs.flat[g]
-        titles = []
-        for c, p in enumerate(members):
-            panel = f.panels[p]
-            several = len(members) > 1
-            label = _where_text(panel) if several else None
-            colour = f"C{c % 10}"
-            star = colour if several else "red"  # each line's best in its own colour
-            _line(ax, f.x, panel, kind, vmax, colour, label, first=c == 0, star=star)
-            if kind == "success":
-                lead = f"{_where_text(panel)}: " if several else ""
-                titles.append(lead + _best_text(f, panel, "star" if several else "red star"))
-        if len(members) == 1 and f.panels[members[0]].where:
-            titles.insert(0, _where_text(f.panels[members[0]]))
-        ax.set_title("\n".join(titles), fontsize=8, loc="left")
-        ax.set_ylabel(clabel)
-        ax.legend(loc="best", fontsize=8)
+        _line_panel(axs.flat[g], f, members, kind, vmax, clabel)
     for ax in list(axs.flat)[len(groups) :]:
         ax.set_visible(False)
     return fig
+
+
+def _line_panel(ax, f, members, kind, vmax, clabel) -> None:
+    """One panel of lines into ``ax``: a line per facet value in ``members``."""
+    titles = []
+    for c, p in enumerate(members):
+        panel = f.panels[p]
+        several = len(members) > 1
+        label = _where_text(panel) if several else None
+        colour = f"C{c % 10}"
+        star = colour if several else "red"  # each line's best in its own colour
+        _line(ax, f.x, panel, kind, vmax, colour, label, first=c == 0, star=star)
+        if kind == "success":
+            lead = f"{_where_text(panel)}: " if several else ""
+            titles.append(lead + _best_text(f, panel, "star" if several else "red star"))
+    if len(members) == 1 and f.panels[members[0]].where:
+        titles.insert(0, _where_text(f.panels[members[0]]))
+    ax.set_title("\n".join(titles), fontsize=8, loc="left")
+    ax.set_ylabel(clabel)
+    ax.legend(loc="best", fontsize=8)
 
 
 def _line(ax, axis, panel, kind: str, max_steps: float, colour, label, first: bool, star) -> None:
@@ -447,20 +539,30 @@ def _line(ax, axis, panel, kind: str, max_steps: float, colour, label, first: bo
     ax.grid(alpha=0.3)
 
 
-def success_heatmap(res, path, x: str | None = None, y: str | None = None, facet=None) -> str:
+def success_heatmap(
+    res, path=None, x: str | None = None, y: str | None = None, facet=None, *, ax=None, fig=None
+) -> Figure:
     """Success rate over axes ``x`` and ``y`` (default: traced axes first), each cell annotated
     with its rate and 95% Wilson interval, the best cell boxed. One axis: a line with the
     interval as a band. Every other axis is a facet, one panel (or line) per value, each with
     its own best cell; ``facet`` (names, or ``"a,b"``) picks the facet axes and pools the rest
     (``()``: pool all). Raises ConfigError for unknown axes or more than
-    :data:`jaxlab.facets.MAX_PANELS` panels. Returns the path written."""
-    return _draw(res, path, x, y, facet, "success")
+    :data:`jaxlab.facets.MAX_PANELS` panels.
+
+    Returns the :class:`~matplotlib.figure.Figure`; writes a PNG to ``path`` only when one is
+    given. ``ax``: draw a single-panel map into that Axes (with its colour bar; the figure's
+    title and note are left out); a map with several panels is refused there: pass ``fig``
+    (a Figure or SubFigure to draw the whole figure into) or select one panel."""
+    return _draw(res, path, x, y, facet, "success", ax, fig)
 
 
-def steps_heatmap(res, path, x: str | None = None, y: str | None = None, facet=None) -> str:
+def steps_heatmap(
+    res, path=None, x: str | None = None, y: str | None = None, facet=None, *, ax=None, fig=None
+) -> Figure:
     """Median steps to stop (all restarts) over ``x`` and ``y``, faceted as
-    :func:`success_heatmap`; pooled cells (when asked): the median of their medians."""
-    return _draw(res, path, x, y, facet, "steps")
+    :func:`success_heatmap`; pooled cells (when asked): the median of their medians. Returns
+    the Figure; ``path``, ``ax`` and ``fig`` as :func:`success_heatmap`."""
+    return _draw(res, path, x, y, facet, "steps", ax, fig)
 
 
 # --- everything ------------------------------------------------------------------------------
@@ -474,6 +576,9 @@ def draw_all(res, x: str | None = None, y: str | None = None, facet=None) -> lis
         raise ConfigError("run_dir", "this sweep has no run directory to draw into")
     d = Path(res.run_dir)
     names = []
+    if res.config.points is not None:  # the maps and the problem's figures read a grid
+        say(f"no figures drawn: a sweep over points has no grid to map (see {d / 'cells.csv'})")
+        return names
     try:
         success_heatmap(res, d / "success_rate.png", x, y, facet)
         names.append("success_rate.png")

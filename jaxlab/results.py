@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +41,25 @@ class SweepResult:
 
         return pd.DataFrame(self.cells)
 
+    def to_xarray(self):
+        """The cells table as an ``xarray.Dataset``: a dimension per swept axis (its values as
+        coordinates, as cells.csv writes them), every other column a variable over them
+        (:mod:`jaxlab.xarrays`). Needs ``pip install 'jaxlab[xarray]'``."""
+        from jaxlab.xarrays import to_dataset
+
+        return to_dataset(self)
+
+    def __repr__(self) -> str:
+        from jaxlab.summary import short
+
+        return short(self)
+
+    def _repr_html_(self) -> str:
+        """A summary table for notebooks (:func:`jaxlab.summary.html_table`)."""
+        from jaxlab.summary import html_table
+
+        return html_table(self)
+
     def select(self, nearest: bool = False, **where) -> SweepResult:
         """The sub-grid where the given axes hold one value each, e.g.
         ``res.select(optimizer="adam")`` or ``res.select(widths=[2, 4, 1])`` (``"2-4-1"`` too):
@@ -50,7 +69,13 @@ class SweepResult:
         cells = {k: c[mask] for k, c in self.cells.items() if k not in fixed}
         # Per-run records keep their global indices, which the sub-grid's config does not
         # describe: a selection carries cells only (what the heatmaps need).
-        return SweepResult(self.config.with_settings(**fixed), cells, None, self.meta, None)
+        cfg = self.config
+        if cfg.points is not None:  # the matching points, without the columns now fixed
+            fixed.pop("point", None)
+            rows = np.flatnonzero(mask)
+            kept = tuple((n, tuple(v[i] for i in rows)) for n, v in cfg.points if n not in fixed)
+            cfg = replace(cfg, points=kept or None)
+        return SweepResult(cfg.with_settings(**fixed), cells, None, self.meta, None)
 
     def cell(self, nearest: bool = False, **where) -> dict:
         """The row of the cell whose axis values are ``where``, e.g. ``res.cell(lr=1.0,
@@ -62,6 +87,8 @@ class SweepResult:
         rows = np.flatnonzero(mask)
         if len(rows) > 1:
             free = [a.name for a in self.config.axes if a.name not in where]
+            if self.config.points is not None:
+                free.append("point")
             raise ConfigError(
                 free[0] if free else "cell",
                 f"{len(rows)} cells match {where}; give a value for {', '.join(free)} too",
@@ -76,6 +103,10 @@ class SweepResult:
         mask = np.ones(len(self.cells["n_runs"]), bool)
         fixed = {}
         for name, value in where.items():
+            if name == "point" and self.config.points is not None:
+                mask &= self.cells["point"] == value
+                fixed[name] = value
+                continue
             if name not in axes:
                 known = [a.name for a in self.config.settings]
                 if name in known:
@@ -167,22 +198,27 @@ def _axis_columns(cfg: SweepConfig, cell: np.ndarray) -> dict:
     axes = cfg.axes
     if not axes:
         return {}
+    if cfg.points is not None:  # cell i is point i: its row of the point table
+        given = dict(cfg.points)
+        return {a.name: _typed(a, given[a.name])[cell] for a in axes}
     idx = np.unravel_index(cell, [len(a.values) for a in axes])
-    table = {}
-    for a, ix in zip(axes, idx):
-        v0 = a.values[0]
-        if isinstance(v0, tuple | str) or callable(v0):
-            vals = np.array([_axis_text(v) for v in a.values])
-        elif a.traced or isinstance(v0, float):
-            vals = np.asarray(a.values, dtype=np.float64)
-        else:
-            vals = np.asarray(a.values, dtype=np.int64)
-        table[a.name] = vals[ix]
-    return table
+    return {a.name: _typed(a, a.values)[ix] for a, ix in zip(axes, idx)}
+
+
+def _typed(a, values) -> np.ndarray:
+    """``values`` of axis ``a`` as cells.csv writes them (tuples and functions as text)."""
+    v0 = a.values[0]
+    if isinstance(v0, tuple | str) or callable(v0):
+        return np.array([_axis_text(v) for v in values])
+    if a.traced or isinstance(v0, float):
+        return np.asarray(values, dtype=np.float64)
+    return np.asarray(values, dtype=np.int64)
 
 
 def cells_table(cfg: SweepConfig, agg: A.Aggregates) -> dict:
     table = _axis_columns(cfg, np.arange(cfg.n_cells))
+    if cfg.points is not None:
+        table = {"point": np.arange(cfg.n_cells, dtype=np.int64), **table}
     n, k = agg.n_runs, agg.n_success
     rate, lo, hi = A.rate_ci(k, n)
     table["n_runs"] = n

@@ -16,7 +16,8 @@ A run directory holds:
   since, appended the moment each chunk is done;
 * ``boundaries.npz``: network sweeps: the restarts the decision-boundary figure draws, replayed
   when the sweep finished (:mod:`jaxlab.problems.boundaries`);
-* the figures (``*.png``), redrawn from the files above by ``jaxlab plot``.
+* the figures (``*.png``), redrawn from the files above by ``jaxlab plot``, and ``report.html``
+  (:mod:`jaxlab.report`), written after ``meta.json`` and rewritten by ``jaxlab report``.
 
 Reading a run directory back, and the tables themselves, are :mod:`jaxlab.results`
 (:func:`~jaxlab.results.load_run`); every file is checked when it is read back
@@ -44,8 +45,18 @@ from jaxlab import rundir, validate
 from jaxlab.adaptive import next_round, round_tasks
 from jaxlab.checks import check_problem
 from jaxlab.config import SweepConfig, config_hash, to_toml
-from jaxlab.engine import ChunkResult, compile_all, make_plan, precision, run_chunks, task_size
+from jaxlab.engine import (
+    COMPILE_STATS,
+    ChunkResult,
+    compile_all,
+    make_plan,
+    precision,
+    run_chunks,
+    task_size,
+)
 from jaxlab.errors import ConfigError, check_int
+from jaxlab.progress import Progress
+from jaxlab.progress import interval as progress_interval
 from jaxlab.results import SweepResult, cells_table, load_run, runs_table, write_csv
 
 # SweepResult, load_run, cells_table and write_csv live in jaxlab.results; they are re-exported
@@ -55,37 +66,6 @@ __all__ = ["SweepInterrupted", "SweepResult", "cells_table", "load_run", "run_sw
 STATE_VERSION = 1
 PROBLEM_FILE = "problem.json"
 CHECKPOINT_SECONDS = 2.0  # full-state rewrites; every chunk is appended to the log at once
-
-
-class Progress:
-    """A one-line progress bar on stderr (restarts done, restarts/s, ETA); quiet off a TTY."""
-
-    def __init__(self, total: int, enabled: bool | None = None, stream=None, prefix: str = ""):
-        self.stream, self.prefix = stream or sys.stderr, prefix
-        self.enabled = self.stream.isatty() if enabled is None else enabled
-        self.total, self.done, self.t0, self.last = total, 0, time.perf_counter(), 0.0
-
-    def update(self, n: int, already: int = 0) -> None:
-        self.done += n
-        now = time.perf_counter()
-        if not self.enabled or (now - self.last < 0.1 and self.done + already < self.total):
-            return
-        self.last = now
-        rate = self.done / max(now - self.t0, 1e-9)
-        left = self.total - already - self.done
-        eta = left / rate if rate > 0 else float("inf")
-        frac = (already + self.done) / self.total
-        bar = "#" * int(30 * frac)
-        self.stream.write(
-            f"\r{self.prefix}[{bar:<30}] {already + self.done:,}/{self.total:,} restarts  "
-            f"{rate:,.0f}/s  ETA {eta:5.1f}s "
-        )
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.enabled:
-            self.stream.write("\n")
-            self.stream.flush()
 
 
 def _versions() -> dict:
@@ -172,13 +152,19 @@ def run_sweep(
     n_devices: int | None = None,
     figures: bool = True,
     stop_after_chunks: int | None = None,
+    log: str | None = None,
 ) -> SweepResult:
     """Run ``cfg`` (or resume the sweep in ``out``) and return its result.
 
     ``out=None`` keeps everything in memory (no checkpoint, no files). ``n_devices`` limits the
     local devices used (default: all). With ``jax.distributed`` initialised, every process calls
-    this with the same arguments; process 0 writes the outputs.
+    this with the same arguments; process 0 writes the outputs. ``log="mlflow"`` logs the
+    finished sweep as one tracker run (:mod:`jaxlab.trackers`; checked before anything runs).
     """
+    if log is not None:
+        from jaxlab.trackers import check_tracker
+
+        check_tracker(log)
     if cfg is None and not resume:
         cfg = SweepConfig()
     if cfg is not None and not isinstance(cfg, SweepConfig):
@@ -188,6 +174,8 @@ def run_sweep(
         check_problem(cfg)  # jax.eval_shape of the problem's functions: nothing compiles
     if n_devices is not None:
         check_int("n_devices", n_devices, lo=1)
+    if progress is not False:
+        progress_interval()  # a bad JAXLAB_PROGRESS_INTERVAL: refused before anything is written
     n_proc, pid = jax.process_count(), jax.process_index()
     out_path = Path(out) if out is not None else None
     lock = None
@@ -211,14 +199,22 @@ def run_sweep(
         raise ConfigError("keep_runs", "per-run records are kept by single-process sweeps only")
     try:
         if resume and validate.finished(out_path):  # nothing to compute, nothing to rewrite
-            return load_run(out_path)
-        if resume:
-            _check_source(out_path, cfg)
-            check_problem(cfg)
-        # float64 sweeps compute with x64 on and float32 ones with it off, whatever the
-        # process's global setting: without x64 JAX truncates float64 to float32 silently.
-        with precision(cfg.dtype):
-            return _run(cfg, out_path, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
+            result = load_run(out_path)
+        else:
+            if resume:
+                _check_source(out_path, cfg)
+                check_problem(cfg)
+            # float64 sweeps compute with x64 on and float32 ones with it off, whatever the
+            # process's global setting: without x64 JAX truncates float64 to float32 silently.
+            with precision(cfg.dtype):
+                result = _run(
+                    cfg, out_path, n_proc, pid, progress, n_devices, figures, stop_after_chunks
+                )
+        if log is not None and pid == 0:
+            from jaxlab.trackers import log_result
+
+            log_result(log, result)
+        return result
     finally:
         if lock is not None:
             lock.release()
@@ -280,10 +276,13 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
     mem_runs: list = []
     todo = mine[done:]
     already = sum(task_size(t) for t in mine[:done])
-    bar = Progress(sum(task_size(t) for t in mine), progress, prefix=_round_note(rnd, agg))
     t_compile = compile_all(plan, local[:nd]) if todo or redo else 0.0
+    bar = Progress(sum(task_size(t) for t in mine), progress)  # its rate: after compiling
+    _say_round(bar, rnd, agg)
     t0 = time.perf_counter()
-    counter = {"done": done, "session": 0, "ran": 0}
+    counter = {"done": done, "steps_run": 0, "session": 0, "ran": 0, "budget": 0}
+    choices: dict = {}  # static combination -> engine.LaneChoice
+    compiled_before = COMPILE_STATS["seconds"]
     computed_in: set[str] = set()  # the dtypes the chunks' losses came back in
     last_checkpoint = [time.perf_counter()]
 
@@ -299,6 +298,7 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
 
     def on_chunk(r: ChunkResult):
         computed_in.add(r.dtype)
+        counter["steps_run"] += r.steps_run
         agg.add_rows(r.first_cell, r.agg)
         if r.runs is not None:
             if runs_dir is not None:
@@ -308,6 +308,7 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
         counter["done"] += 1
         counter["session"] += 1
         counter["ran"] += task_size(r.task)
+        counter["budget"] += task_size(r.task) * plan.combos[r.task.combo].max_steps
         if log is not None:
             # The chunk is on disk now (a small append); the full state is rewritten at most
             # every CHECKPOINT_SECONDS, and then the log is emptied.
@@ -327,7 +328,7 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
         )  # fmt: skip
     with _Interrupt() as intr:
         try:
-            run_chunks(plan, todo, local[:nd], on_chunk)
+            run_chunks(plan, todo, local[:nd], on_chunk, choices)
             while rnd is not None and mine:  # adaptive: the next round, from the counts
                 bar.close()
                 target = next_round(cfg, agg.n_success, agg.n_runs)
@@ -337,8 +338,9 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
                 }  # fmt: skip
                 mine, counter["done"], already = _round(plan, rnd), 0, 0
                 checkpoint()  # the round's plan is on disk before any of its chunks
-                bar = Progress(sum(map(task_size, mine)), progress, prefix=_round_note(rnd, agg))
-                run_chunks(plan, mine, local[:nd], on_chunk)
+                bar = Progress(sum(map(task_size, mine)), progress)
+                _say_round(bar, rnd, agg)
+                run_chunks(plan, mine, local[:nd], on_chunk, choices)
         except _StopNow:
             checkpoint()
             bar.close()
@@ -350,8 +352,12 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
             ) from None
     checkpoint()
     bar.close()
-    t_run = time.perf_counter() - t0
-    ran = counter["ran"]
+    # A program compiled on the way (dense lanes chosen after a probe) is compile time too.
+    t_late = COMPILE_STATS["seconds"] - compiled_before
+    t_compile += t_late
+    t_run = time.perf_counter() - t0 - t_late
+    ran, budget = counter["ran"], counter["budget"]  # this session, every round
+    steps_run = counter["steps_run"]
     if n_proc > 1:
         agg = _sum_over_processes(agg)
     cells = cells_table(cfg, agg)
@@ -376,8 +382,18 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
             "compile_s": t_compile,
             "run_s_this_session": t_run,
             "restarts_per_s": ran / t_run if t_run > 0 else None,
-            "restart_steps_per_s": ran * max_steps / t_run if t_run > 0 else None,
+            # Steps the restarts really took, per second (what the machine did for them),
+            # and the budget's steps per second (restarts x max_steps, the older figure).
+            "restart_steps_per_s": steps_run / t_run if t_run > 0 else None,
+            "budget_steps_per_s": budget / t_run if t_run > 0 else None,
+            "steps_run": steps_run,
+            "budget_steps": budget,
+            "budget_used": steps_run / budget if budget else None,
             "resumed_chunks": done,
+        },
+        "lanes": {
+            _combo_label(plan, c): {"lanes": ch.lanes, "why": ch.why}
+            for c, ch in sorted(choices.items())
         },
         "peak_rss_mb": _peak_rss_mb(),
         **({} if rnd is None else {"adaptive": _adaptive_meta(cfg, cells, rnd)}),
@@ -389,7 +405,9 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
         if runs is not None:
             write_csv(out / "runs.csv", runs)
         prepare = cfg.problem_obj.prepare
-        if prepare is not None:  # e.g. replayed boundaries: `jaxlab plot` then only reads files
+        if (
+            prepare is not None and cfg.points is None
+        ):  # e.g. replayed boundaries: `jaxlab plot` then only reads files
             t_prep = time.perf_counter()
             prepare(result)
             # Its compile and replay, apart from the sweep's compile_s and run time.
@@ -398,7 +416,12 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
             from jaxlab import plots
 
             meta["figures"] = plots.draw_all(result)
-        rundir.atomic_write(out / "meta.json", validate.meta_text(out, meta))
+        meta_text = validate.meta_text(out, meta)
+        rundir.atomic_write(out / "meta.json", meta_text)
+        if figures:  # from the files' values, as `jaxlab report` makes it; without bokeh: a line
+            from jaxlab import report
+
+            report.after_sweep(result, json.loads(meta_text))
     return result
 
 
@@ -411,13 +434,17 @@ def _round(plan, rnd: dict) -> list:
     return list(round_tasks(plan, rnd["round_start"], rnd["round_target"], rnd["task_base"]))
 
 
-def _round_note(rnd: dict | None, agg: A.Aggregates) -> str:
-    """The progress line's head in adaptive sweeps: the round, its open cells, restarts used."""
-    if rnd is None:
-        return ""
+def _say_round(bar: Progress, rnd: dict | None, agg: A.Aggregates) -> None:
+    """In adaptive sweeps, a line before each round's progress: the round, its open cells and
+    the restarts used before it (where the progress display is on)."""
+    if rnd is None or not bar.enabled:
+        return
     n_open = int(np.sum(rnd["round_target"] > rnd["round_start"]))
     used = int(rnd["round_start"].sum())
-    return f"round {rnd['round']}: {n_open:,} open cells, {used:,} restarts used before it "
+    bar.stream.write(
+        f"jaxlab: round {rnd['round']}: {n_open:,} open cells, {used:,} restarts used before it\n"
+    )
+    bar.stream.flush()
 
 
 def _adaptive_meta(cfg: SweepConfig, cells: dict, rnd: dict) -> dict:
@@ -429,6 +456,17 @@ def _adaptive_meta(cfg: SweepConfig, cells: dict, rnd: dict) -> dict:
         "restarts": int(n.sum()), "min_runs": int(n.min()), "max_runs_used": int(n.max()),
         "cells_at_cap_wider": int(np.sum(wide)),
     }  # fmt: skip
+
+
+def _combo_label(plan, c: int) -> str:
+    """A static combination's name in meta.json: its swept static values, or "all"."""
+    swept = [a.name for a in plan.config.axes if not a.traced]
+    static = dict(plan.combos[c].static)
+    parts = []
+    for name in swept:
+        v = static[name]
+        parts.append(f"{name}={'-'.join(map(str, v)) if isinstance(v, (list, tuple)) else v}")
+    return ", ".join(parts) or "all"
 
 
 def problem_provenance(cfg: SweepConfig) -> dict:

@@ -285,8 +285,12 @@ def _check_cells(data: bytes, seen: dict) -> dict:
     columns = CELL_COLUMNS + metric_cols
     if cfg.ci_width is not None:  # adaptive: the confidence sequence beside Wilson
         columns = columns[:5] + ["cs_low", "cs_high"] + columns[5:]
-    table = _rows(data, [a.name for a in cfg.axes] + columns, cfg.n_cells)
+    lead = ["point"] if cfg.points is not None else []
+    table = _rows(data, lead + [a.name for a in cfg.axes] + columns, cfg.n_cells)
     out = _axis_values(cfg, table, np.arange(cfg.n_cells))
+    if lead:
+        out = {"point": _numbers(table, "point", np.int64), **out}
+        _each(out["point"] == np.arange(cfg.n_cells), "point is not the row's index")
     for name in columns:
         out[name] = _numbers(table, name, np.int64 if name in CELL_COUNTS else np.float64)
     n, k = out["n_runs"], out["n_success"]

@@ -43,7 +43,8 @@ def test_rounds_reach_the_width_with_one_compile(reference):
     res, compiles = reference
     c, ad = res.cells, res.meta["adaptive"]
     n = c["n_runs"]
-    assert ad["rounds"] >= 3 and compiles <= 1  # every round reuses the one program
+    # lanes = "auto": a recycled-lanes probe, then the mode it chose; rounds reuse them
+    assert ad["rounds"] >= 3 and compiles <= 2
     assert n.min() > 32 and len(set(n.tolist())) >= 4  # cells got what they needed
     lo, hi = confseq(c["n_success"], n)
     np.testing.assert_array_equal(c["cs_low"], lo)
@@ -168,8 +169,8 @@ def test_progress_shows_rounds_and_a_cap_stops_a_cell(reference, capsys):
     res = run_sweep(_cfg(chunk_size=48, max_runs=64), None, n_devices=2, progress=True)
     assert engine.COMPILE_STATS["compiles"] == before
     err = capsys.readouterr().err
-    assert "round 1: 6 open cells, 0 restarts used before it [" in err
-    assert "round 2: 6 open cells, 192 restarts used before it [" in err
+    assert "round 1: 6 open cells, 0 restarts used before it\n" in err
+    assert "round 2: 6 open cells, 192 restarts used before it\n" in err
     n, ref = res.cells["n_runs"], reference[0].cells
     np.testing.assert_array_equal(n, np.minimum(ref["n_runs"], 64))
     assert res.meta["adaptive"]["cells_at_cap_wider"] > 0

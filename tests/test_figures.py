@@ -200,27 +200,16 @@ def test_static_axis_gives_a_panel_per_value_with_its_own_best(static_run):
         assert (f.x.values[i], f.y.values[j]) == (sub["lr"][b], sub["scale"][b])
 
 
-def _captured(monkeypatch):
-    """The suptitle and every text of the figures drawn, captured just before saving."""
+def _texts(fig):
+    """The suptitle and every text of a figure drawn (the figure functions return it)."""
     from matplotlib.text import Text
 
-    seen = []
-    save = plots.save
-
-    def spy(fig, path):
-        seen.append(
-            {"suptitle": fig.get_suptitle(), "texts": [t.get_text() for t in fig.findobj(Text)]}
-        )
-        return save(fig, path)
-
-    monkeypatch.setattr(plots, "save", spy)
-    return seen
+    return {"suptitle": fig.get_suptitle(), "texts": [t.get_text() for t in fig.findobj(Text)]}
 
 
 def test_the_figure_shows_each_optimizers_best(static_run, monkeypatch, tmp_path):
     res = load_run(static_run)
-    seen = _captured(monkeypatch)
-    plots.success_heatmap(res, tmp_path / "s.png")
+    seen = [_texts(plots.success_heatmap(res, tmp_path / "s.png"))]
     texts = seen[0]["texts"]
     assert not any("pooled over" in t for t in texts)
     for p in facet_tables(res).panels:
@@ -239,8 +228,7 @@ def test_pooling_and_lines_only_when_asked(static_run, monkeypatch, tmp_path):
     assert np.all(p.n == 80)
     gd, adam = res.select(optimizer="gd"), res.select(optimizer="adam")
     assert np.array_equal(p.k.ravel(), np.asarray(gd.cells["n_success"]) + adam.cells["n_success"])
-    seen = _captured(monkeypatch)
-    plots.success_heatmap(res, tmp_path / "p.png", facet=())
+    seen = [_texts(plots.success_heatmap(res, tmp_path / "p.png", facet=()))]
     assert any("pooled over optimizer (gd, adam), as asked" in t for t in seen[0]["texts"])
     # x mapped, the other two faceted: a line per (optimizer, scale), each with its own best.
     f = facet_tables(res, x="lr", facet="optimizer,scale")
@@ -253,9 +241,10 @@ def test_objective_sweep_is_titled_by_its_objective(monkeypatch, tmp_path):
     cfg = SweepConfig(problem="objective", n_runs=10).with_settings(
         objective="himmelblau", lr=[0.001, 0.01, 0.02], x1={"lin": [-5, 5, 3]}
     )
-    seen = _captured(monkeypatch)
-    plots.success_heatmap(fake(cfg, np.full(9, 10), np.arange(9)), tmp_path / "s.png")
-    plots.steps_heatmap(fake(cfg, np.full(9, 10), np.arange(9)), tmp_path / "t.png")
+    seen = [
+        _texts(plots.success_heatmap(fake(cfg, np.full(9, 10), np.arange(9)), tmp_path / "s.png")),
+        _texts(plots.steps_heatmap(fake(cfg, np.full(9, 10), np.arange(9)), tmp_path / "t.png")),
+    ]
     for s in seen:
         assert "objective himmelblau, sweep 'lab'" in " ".join(s["suptitle"].split()), s["suptitle"]
 
@@ -339,8 +328,9 @@ def test_format_rate_never_rounds_to_an_end(v):
 
 def test_heatmap_writes_zero_of_a_thousand_with_its_bound(monkeypatch, tmp_path):
     cfg = SweepConfig(n_runs=1000).with_settings(lr=[0.5, 1.0], scale=[1.0, 2.0])
-    seen = _captured(monkeypatch)
-    plots.success_heatmap(fake(cfg, [1000] * 4, [0, 1000, 360, 1]), tmp_path / "s.png")
+    seen = [
+        _texts(plots.success_heatmap(fake(cfg, [1000] * 4, [0, 1000, 360, 1]), tmp_path / "s.png"))
+    ]
     texts = seen[0]["texts"]
     for t in ("0", "[0, 0.0038]", "1", "[0.9962, 1]", "0.36", "0.001", "[0.00018, 0.0056]"):
         assert t in texts, (t, texts)

@@ -97,7 +97,8 @@ def test_main_plot_rejects_a_non_run_dir(tmp_path):
 def test_one_axis_draws_a_line(tmp_path):
     cfg = SweepConfig(n_runs=20).with_settings(lr={"log": [0.1, 10, 5]}, scale=1.0)
     res = fake(cfg, [20, 20, 0, 20, 20], [0, 3, 0, 12, 20])
-    assert plots.success_heatmap(res, tmp_path / "s.png") == str(tmp_path / "s.png")
+    fig = plots.success_heatmap(res, tmp_path / "s.png")
+    assert fig.axes and fig.axes[0].lines  # the figure drawn, returned
     assert_png(tmp_path / "s.png")
     plots.steps_heatmap(res, tmp_path / "t.png")
     assert_png(tmp_path / "t.png")

@@ -243,14 +243,14 @@ def test_progress_bar(capsys):
     import io
 
     buf = io.StringIO()
-    p = Progress(1000, enabled=True, stream=buf)
+    p = Progress(1000, stream=buf, mode="bar")  # what a terminal gets
     p.update(500)
     p.update(500)
     p.close()
     text = buf.getvalue()
-    assert "1,000/1,000 restarts" in text and "ETA" in text and "/s" in text
+    assert "1,000/1,000 restarts" in text and "ETA" in text and "/s" in text and "\r" in text
     quiet = io.StringIO()
-    q = Progress(10, stream=quiet)  # a StringIO is not a TTY: quiet
+    q = Progress(10, enabled=False, stream=quiet)  # --quiet, progress=False
     q.update(10)
     q.close()
     assert quiet.getvalue() == ""

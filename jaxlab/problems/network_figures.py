@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib import colormaps
+from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from jaxlab import plots
@@ -27,13 +28,15 @@ __all__ = ["boundary_atlas", "draw", "draw_boundaries"]
 
 
 # --- the atlas -------------------------------------------------------------------------------
-def boundary_atlas(res, path, cells=None, k: int = 3) -> str:
+def boundary_atlas(res, path=None, cells=None, k: int = 3, *, fig=None) -> Figure:
     """Decision boundaries of up to ``k`` successful and ``k`` failed restarts for a few cells
     (indices or dicts of axis values; default: the best cell and the one nearest the lab's
     lr = 1, scale = 1, else the worst). Drawn from the run directory's ``boundaries.npz`` when
     it holds them; otherwise the restarts are replayed from their keys here
-    (:func:`jaxlab.problems.boundaries.compute`, which compiles). Network sweeps only."""
+    (:func:`jaxlab.problems.boundaries.compute`, which compiles). Network sweeps only.
+    Returns the Figure (``path`` and ``fig`` as :func:`draw_boundaries`)."""
     cfg = res.config
+    plots.check_target(fig=fig)
     if not {"dataset", "widths"} <= set(cfg.relevant_settings()):
         raise ConfigError("problem", "decision boundaries are drawn for network sweeps only")
     if not isinstance(k, int) or isinstance(k, bool) or k < 1:
@@ -53,14 +56,19 @@ def boundary_atlas(res, path, cells=None, k: int = 3) -> str:
         data = stored.subset(want, k)
     else:
         data = boundaries.compute(res, want, k)
-    return draw_boundaries(res, data, path)
+    return draw_boundaries(res, data, path, fig=fig)
 
 
-def draw_boundaries(res, data, path) -> str:
+def draw_boundaries(res, data, path=None, *, fig=None) -> Figure:
     """Draw stored decision boundaries (a :class:`jaxlab.problems.boundaries.Boundaries`): a row per
     cell, its ``k`` successful (left) and ``k`` failed (right) restarts, each panel the
     predicted probability on the lab's 101 x 101 grid over [-2, 2]^2 (blue 0, white 0.5, red 1),
-    the 0.5 contour and the data points by class. Compiles and trains nothing."""
+    the 0.5 contour and the data points by class. Compiles and trains nothing.
+
+    Returns the :class:`~matplotlib.figure.Figure`; writes a PNG to ``path`` only when one is
+    given. ``fig``: a Figure or SubFigure to draw into (the atlas has several panels, so it
+    takes no ``ax``)."""
+    plots.check_target(fig=fig)
     cfg = res.config
     k = int(data.k)
     rows = []
@@ -71,7 +79,9 @@ def draw_boundaries(res, data, path) -> str:
         )
     side = data.prob.shape[-1]
     extent = tuple(float(e) for e in data.extent)
-    fig = plots.new_figure(2.3 * 2 * k + 1.2, 2.5 * max(1, len(rows)) + 1.3)
+    own = fig is None
+    if own:
+        fig = plots.new_figure(2.3 * 2 * k + 1.2, 2.5 * max(1, len(rows)) + 1.3)
     axs = fig.subplots(max(1, len(rows)), 2 * k, squeeze=False, sharex=True, sharey=True)
     cmap = colormaps["bwr"]
     im = None
@@ -134,10 +144,10 @@ def draw_boundaries(res, data, path) -> str:
         f"replayed from their keys when the sweep finished\n" + plots.describe(cfg),
         fontsize=9,
     )
-    return plots.save(fig, path)
+    return plots.finish(fig, path, own=own)
 
 
-def draw(res, path) -> str | None:
+def draw(res, path=None) -> Figure | None:
     """The network problem's figure: the decision-boundary atlas from the stored
     ``boundaries.npz`` (nothing compiled); None, with one line on stderr saying how to get it,
     when the run directory has none."""
@@ -148,8 +158,9 @@ def draw(res, path) -> str | None:
     except ConfigError as e:
         data, why = None, str(e)
     if data is None:
+        name = Path(path).name if path is not None else "boundaries.png"
         plots.say(
-            f"{Path(path).name} not drawn: {why}; to replay its restarts and store them: "
+            f"{name} not drawn: {why}; to replay its restarts and store them: "
             f'python -c "import jaxlab, jaxlab.problems.boundaries as b; b.store(jaxlab.load_run('
             f'{str(d)!r}))", then jaxlab plot {d}'
         )

@@ -14,6 +14,7 @@ import math
 import numpy as np
 from matplotlib import colormaps
 from matplotlib.colors import BoundaryNorm, ListedColormap
+from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from jaxlab import plots
@@ -33,11 +34,16 @@ def _edges(values) -> np.ndarray:
     return np.concatenate([[2 * v[0] - mid[0]], mid, [2 * v[-1] - mid[-1]]])
 
 
-def basin_map(res, path, max_panels: int = 6) -> str:
+def basin_map(res, path=None, max_panels: int = 6, *, fig=None) -> Figure:
     """For each learning rate (up to ``max_panels``, chosen evenly; other axes likewise), colour
     each start point ``(x1, x2)`` by the known minimiser its final point lies nearest to (within
     1% of the plotting box), grey if none, black if diverged; contours of ``f`` underneath.
-    Needs an objective sweep with per-run records (``keep_runs``) and ``x1``, ``x2`` as axes."""
+    Needs an objective sweep with per-run records (``keep_runs``) and ``x1``, ``x2`` as axes.
+
+    Returns the :class:`~matplotlib.figure.Figure`; writes a PNG to ``path`` only when one is
+    given. ``fig``: a Figure or SubFigure to draw into (one panel per learning rate, so no
+    ``ax``)."""
+    plots.check_target(fig=fig)
     cfg = res.config
     names = [a.name for a in cfg.axes]
     if "objective" not in cfg.relevant_settings():
@@ -83,7 +89,9 @@ def basin_map(res, path, max_panels: int = 6) -> str:
     logf = np.log10(np.maximum(f, 1e-6))
     ncol = min(3, len(combos))
     nrow = math.ceil(len(combos) / ncol)
-    fig = plots.new_figure(4.2 * ncol + 1.5, 4.0 * nrow + 2.0)
+    own = fig is None
+    if own:
+        fig = plots.new_figure(4.2 * ncol + 1.5, 4.0 * nrow + 2.0)
     axs = fig.subplots(nrow, ncol, squeeze=False)
     for p, combo in enumerate(combos):
         ax = axs.flat[p]
@@ -132,14 +140,14 @@ def basin_map(res, path, max_panels: int = 6) -> str:
         f"(stars; contours of log10(f - f_min))\n" + plots.describe(cfg),
         fontsize=9,
     )
-    return plots.save(fig, path)
+    return plots.finish(fig, path, own=own)
 
 
-def draw_basins(res, path) -> str | None:
+def draw_basins(res, path=None, *, fig=None) -> Figure | None:
     """The objective problem's figure: :func:`basin_map` where it applies (one objective,
     per-run records, ``x1`` and ``x2`` as axes); None otherwise."""
     cfg = res.config
     names = {a.name for a in cfg.axes}
     if not res.runs or not {"x1", "x2"} <= names or len(cfg.setting("objective").values) != 1:
         return None
-    return basin_map(res, path)
+    return basin_map(res, path, fig=fig)

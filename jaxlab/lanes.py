@@ -1,0 +1,103 @@
+"""Recycled lanes: a fixed number of lanes kept busy until every restart of a chunk is done.
+
+Under ``vmap`` a batch of restarts lasts as long as its slowest one: a restart that has stopped
+is frozen and still costs a step every iteration. Here (as gymnax and PureJaxRL reset a finished
+environment in place) each of ``width`` lanes runs one restart; every ``refill`` steps the lanes
+whose restart stopped write its outcome into the chunk's output at the restart's own index and
+take the next restart of the chunk. The starts are computed before the loop (one
+:func:`jaxlab.loop.start` per restart, in blocks of ``width`` lanes as the dense engine computes
+them), so a refill only gathers. A restart's arithmetic is the same whichever lane runs it and
+whenever: the same step function, vmapped at the same width, on its own state.
+
+:func:`recycled` is written for one device's share of a chunk; the engine calls it inside
+``shard_map``.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from jaxlab import loop
+from jaxlab.loop import RunOut, RunSpec
+
+__all__ = ["REFILL", "recycled"]
+
+# Steps between refills. Measured on the lab's network (experiments/recycle_refill.py): 1, 2, 4,
+# 8 and 16 within a few percent of each other at 100 steps, 4 the fastest at 5,000; a restart
+# that stops waits at most refill - 1 steps for its lane to be refilled.
+REFILL = 4
+
+
+class _Carry(NamedTuple):
+    state: object  # DescentState of every lane
+    hp: dict  # each lane's traced settings
+    run: jax.Array  # (width,) int32: the restart a lane runs (n: idle)
+    next: jax.Array  # () int32: the next restart to hand out
+    out: RunOut  # (n,) outcomes, written as restarts finish
+    periods: jax.Array  # () int32: refill periods so far
+
+
+def _take(tree, idx):
+    return jax.tree.map(lambda a: a[idx], tree)
+
+
+def _where(mask, new, old):
+    def pick(a, b):
+        m = mask.reshape(mask.shape + (1,) * (a.ndim - 1))
+        return jnp.where(m, a, b)
+
+    return jax.tree.map(pick, new, old)
+
+
+def recycled(
+    spec: RunSpec, hp: dict, keys, n_valid, width: int, refill: int = REFILL
+) -> tuple[RunOut, jax.Array]:
+    """Train the restarts ``0 .. n_valid - 1`` of one device's share (``hp`` dict of (n,)
+    traced settings, ``keys`` (n,) PRNG keys; ``n`` a multiple of ``width``) in ``width``
+    recycled lanes. Returns their :class:`RunOut` of (n,) arrays (slots from ``n_valid`` on
+    hold zeros) and the number of refill periods run (what the cost model reads)."""
+    n = keys.shape[0]
+    starts = lax.map(lambda x: loop.start(spec, *x), (hp, keys), batch_size=width)
+    one = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape[1:], a.dtype), (hp, starts))
+    shapes = jax.eval_shape(lambda h, s: loop.finish(spec, h, s), *one)
+    out = jax.tree.map(lambda t: jnp.zeros((n, *t.shape), t.dtype), shapes)
+
+    lane = jnp.arange(width, dtype=jnp.int32)
+    run = jnp.where(lane < n_valid, lane, n).astype(jnp.int32)
+    src = jnp.minimum(lane, n - 1)
+    carry = _Carry(
+        _take(starts, src),
+        _take(hp, src),
+        run,
+        jnp.minimum(n_valid, width).astype(jnp.int32),
+        out,
+        jnp.zeros((), jnp.int32),
+    )
+    v_advance = jax.vmap(functools.partial(loop.advance, spec))
+    v_running = jax.vmap(functools.partial(loop.running, spec))
+    v_finish = jax.vmap(functools.partial(loop.finish, spec))
+
+    def period(c: _Carry) -> _Carry:
+        state = lax.fori_loop(0, refill, lambda _, s: v_advance(c.hp, s), c.state)
+        done = (c.run < n) & ~v_running(state)
+        # Finished restarts write their outcome at their own index (idle lanes write nowhere).
+        res = v_finish(c.hp, state)
+        at = jnp.where(done, c.run, n)
+        out = jax.tree.map(lambda buf, v: buf.at[at].set(v, mode="drop"), c.out, res)
+        # Each finished lane takes the next restart in order (or goes idle when none is left).
+        cand = c.next + jnp.cumsum(done.astype(jnp.int32)) - 1
+        fresh = done & (cand < n_valid)
+        run = jnp.where(done, jnp.where(fresh, cand, n), c.run).astype(jnp.int32)
+        src = jnp.clip(cand, 0, n - 1)
+        state = _where(fresh, _take(starts, src), state)
+        lane_hp = _where(fresh, _take(hp, src), c.hp)
+        nxt = c.next + jnp.sum(fresh.astype(jnp.int32))
+        return _Carry(state, lane_hp, run, nxt, out, c.periods + 1)
+
+    final = lax.while_loop(lambda c: jnp.any(c.run < n), period, carry)
+    return final.out, final.periods
