@@ -82,6 +82,15 @@ _SCALAR_FLAGS = {
     "n_runs": (int, "restarts per grid cell (default 1000)"),
     "seed": (int, "root seed; restart g uses fold_in(key(seed), g)"),
     "chunk_size": (int, "restarts per compiled call (default: from devices and memory)"),
+    "ci_width": (
+        float,
+        "adaptive: after the first round of n_runs, more restarts in rounds to every cell whose "
+        "95%% confidence sequence is wider than this, in (0, 1) (e.g. 0.05)",
+    ),
+    "max_runs": (
+        int,
+        "adaptive: at most this many restarts a cell (default 100 x n_runs, as fits)",
+    ),
     "lanes": (
         str,
         "auto (default: chosen per static combination by a probe), dense (a block of restarts "
@@ -300,7 +309,15 @@ def _summary(res, seconds: float) -> str:
 
     c, cfg = res.cells, res.config
     cells = "cell" if cfg.n_cells == 1 else "cells"
-    lines = [f"jaxlab: {cfg.total_runs:,} restarts in {cfg.n_cells:,} {cells}, {seconds:.1f} s"]
+    total = int(np.sum(c["n_runs"]))
+    lines = [f"jaxlab: {total:,} restarts in {cfg.n_cells:,} {cells}, {seconds:.1f} s"]
+    if "adaptive" in res.meta:
+        ad = res.meta["adaptive"]
+        lines.append(
+            f"  adaptive: {ad['rounds']} rounds to ci_width {ad['ci_width']}; restarts a cell "
+            f"{ad['min_runs']:,} .. {ad['max_runs_used']:,}; "
+            f"{ad['cells_at_cap_wider']:,} cells wider at the cap ({ad['max_runs']:,})"
+        )
     t = res.meta.get("timings", {})
     if t.get("restart_steps_per_s"):
         line = (
@@ -326,6 +343,11 @@ def _summary(res, seconds: float) -> str:
     lines.append(
         f"  best cell: {desc or '(single cell)'}: success {c['success_rate'][best]:.3f} "
         f"[{c['ci_low'][best]:.3f}, {c['ci_high'][best]:.3f}] of {c['n_runs'][best]:,}"
+        + (
+            f" (confidence sequence [{c['cs_low'][best]:.3f}, {c['cs_high'][best]:.3f}])"
+            if "cs_low" in c
+            else ""
+        )
     )
     n_div = int(np.sum(c["n_diverged"]))
     lines.append(f"  diverged runs: {n_div:,}")
@@ -365,7 +387,7 @@ def cmd_sweep(args) -> int:
         return 0
     if already:
         print(
-            f"{out}: sweep already finished ({res.config.total_runs:,} restarts); nothing to do "
+            f"{out}: sweep already finished ({int(sum(res.cells['n_runs'])):,} restarts); nothing to do "
             f"(redraw its figures with: jaxlab plot {out})"
         )
     else:

@@ -58,6 +58,7 @@ LANES = ("auto", "dense", "recycle")
 # chunk on 2 cores; 4096: 251 ms, 2048: 266 ms).
 LANE_BLOCK = 8192
 MAX_RUNS = 2**32 - 1  # restart keys fold_in a uint32 global index
+ADAPTIVE_CAP = 100  # adaptive sweeps: max_runs defaults to this many times n_runs (as fits)
 MAX_CELLS = 1_000_000
 MAX_AXIS_VALUES = 100_000
 
@@ -411,6 +412,10 @@ class SweepConfig:
     chunk_size: int = 0  # 0: chosen from the devices and memory
     keep_runs: bool = False
     lane_block: int = 0  # restarts a device trains at once (0: auto; part of the result's bits)
+    # Adaptive sweeps (jaxlab.adaptive): rounds of restarts to the cells whose confidence
+    # sequence is wider than ci_width, up to max_runs a cell (None: ADAPTIVE_CAP x n_runs).
+    ci_width: float | None = None
+    max_runs: int | None = None
     # How lanes are kept busy (never part of the results: a restart's bits are the same either
     # way): "dense" (a block of restarts runs until its slowest stops), "recycle" (a lane whose
     # restart stopped takes the next one), "auto" (chosen per static combination by a probe).
@@ -514,8 +519,25 @@ class SweepConfig:
         return math.prod(len(a.values) for a in self.axes)
 
     @property
+    def cap(self) -> int:
+        """Most restarts a cell can get: ``max_runs`` (adaptive sweeps), else ``n_runs``."""
+        if self.ci_width is None:
+            return self.n_runs
+        if self.max_runs is not None:
+            return self.max_runs
+        fit = MAX_RUNS // max(1, self.n_cells)  # global indices cell * max_runs + i: uint32
+        return min(ADAPTIVE_CAP * self.n_runs, max(self.n_runs, fit))
+
+    @property
+    def stride(self) -> int:
+        """Restart ``i`` of cell ``c`` has global index ``c * stride + i`` (``stride`` is
+        :attr:`cap`: ``n_runs``, or ``max_runs`` in adaptive sweeps)."""
+        return self.cap
+
+    @property
     def total_runs(self) -> int:
-        return self.n_cells * self.n_runs
+        """Restarts of the sweep (adaptive sweeps: the most it can use, every cell at its cap)."""
+        return self.n_cells * self.cap
 
     def with_settings(self, **values) -> SweepConfig:
         """A copy with some settings replaced (each value as :func:`parse_values` takes it)."""
@@ -570,6 +592,7 @@ class SweepConfig:
         check_int("seed", self.seed, lo=0, hi=2**63 - 1)
         check_int("chunk_size", self.chunk_size, lo=0, hi=2**28)
         check_int("lane_block", self.lane_block, lo=0, hi=2**24)
+        self._check_adaptive()
         check_choice("lanes", self.lanes, LANES)
         if self.lanes == "recycle" and self.problem_obj.train is not None:
             raise ConfigError(
@@ -592,9 +615,13 @@ class SweepConfig:
         if self.total_runs > MAX_RUNS:
             fit = MAX_RUNS // self.n_cells
             raise ConfigError(
-                "n_runs",
+                "n_runs" if self.ci_width is None else "max_runs",
                 f"{self.n_cells:,} cells x {self.n_runs:,} runs = {self.total_runs:,} restarts; "
                 f"at most {MAX_RUNS:,} fit in one sweep (n_runs <= {fit:,} for this grid)",
+            )
+        if self.keep_runs and self.ci_width is not None:
+            raise ConfigError(
+                "keep_runs", "per-run records are not kept by adaptive sweeps (ci_width)"
             )
         if self.keep_runs and self.total_runs > 10_000_000:
             raise ConfigError(
@@ -603,6 +630,27 @@ class SweepConfig:
                 "allowed for sweeps of at most 10,000,000 restarts",
             )
         return self
+
+    def _check_adaptive(self) -> None:
+        if self.ci_width is not None and self.points is not None:
+            raise ConfigError("ci_width", "adaptive sweeps take a grid, not points")
+        if self.ci_width is None:
+            if self.max_runs is not None:
+                raise ConfigError(
+                    "max_runs", "caps the restarts of adaptive sweeps: give ci_width too"
+                )
+            return
+        w = self.ci_width
+        if isinstance(w, bool) or not isinstance(w, int | float) or not 0 < w < 1:
+            raise ConfigError("ci_width", f"expected a width in (0, 1), got {w!r}")
+        if self.max_runs is not None:
+            check_int("max_runs", self.max_runs, lo=1, hi=MAX_RUNS)
+            if self.max_runs < self.n_runs:
+                raise ConfigError(
+                    "max_runs",
+                    f"expected at least n_runs ({self.n_runs:,}, the first round), "
+                    f"got {self.max_runs:,}",
+                )
 
     def _check_points(self) -> None:
         from jaxlab.points import unique
@@ -642,6 +690,7 @@ _TYPES = {
     "name": str, "problem": str, "problem_args": dict, "problem_path": str, "method": str,
     "dtype": str, "tol": float, "threshold": float, "n_runs": int, "seed": int, "keys": str,
     "chunk_size": int, "keep_runs": bool, "lane_block": int, "lanes": str, "refill": int,
+    "ci_width": float, "max_runs": int,
 }  # fmt: skip
 
 
@@ -788,6 +837,10 @@ def to_dict(cfg: SweepConfig) -> dict:
             v = v or import_folder(cfg.problem_label)
             if not v:
                 continue
+        elif k in ("ci_width", "max_runs"):
+            if cfg.ci_width is None:
+                continue  # uniform sweeps: their config.toml (and hash) as before
+            v = cfg.cap if k == "max_runs" else v
         d[k] = v
     points = dict(cfg.points or ())
     for a in cfg.settings:

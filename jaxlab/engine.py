@@ -8,7 +8,9 @@ computes it. The index is cut into chunks (within one static combination, one co
 each); a chunk's runs are sharded over the local devices (``shard_map`` over a 1-D mesh), trained
 with ``vmap(run_one)``, and reduced on the device to integer per-cell aggregates (``psum`` over
 devices). The host adds chunks up, appends each finished chunk to the run directory's log, and
-reports progress between chunks. With several processes (``jax.distributed``), process p takes chunks p, p + P, ...; the
+reports progress between chunks. Adaptive sweeps (:mod:`jaxlab.adaptive`) lay cells out
+``max_runs`` apart (``g = cell * max_runs + i``) and run chunks of explicit run lists
+(``ChunkTask.runs``) through the same programs. With several processes (``jax.distributed``), process p takes chunks p, p + P, ...; the
 integer aggregates are summed over processes at the end.
 """
 
@@ -37,6 +39,8 @@ from jaxlab.loop import RunSpec, run_one, train_one
 __all__ = [
     "ChunkTask",
     "Plan",
+    "task_runs",
+    "task_size",
     "make_plan",
     "output_names",
     "key_index",
@@ -53,6 +57,7 @@ __all__ = [
 ]
 
 CPU_RUNS_PER_DEVICE = 32768  # measured best of 2k/8k/32k per device (experiments/PERFORMANCE.md)
+ADAPTIVE_SEGMENTS = 1024  # adaptive sweeps: most cells (first to last) one chunk spans
 
 
 class ChunkTask(NamedTuple):
@@ -60,6 +65,21 @@ class ChunkTask(NamedTuple):
     combo: int  # which static combination
     start: int  # first global run index
     stop: int  # one past the last
+    # Adaptive sweeps (jaxlab.adaptive): the chunk's global run indices, increasing (int64
+    # array; start and stop are then its first and one past its last); None: range(start, stop).
+    runs: np.ndarray | None = None
+
+
+def task_runs(task: ChunkTask) -> np.ndarray:
+    """The global run indices of ``task`` (int64)."""
+    if task.runs is not None:
+        return np.asarray(task.runs, np.int64)
+    return np.arange(task.start, task.stop, dtype=np.int64)
+
+
+def task_size(task: ChunkTask) -> int:
+    """How many runs ``task`` holds."""
+    return len(task.runs) if task.runs is not None else task.stop - task.start
 
 
 @dataclass(frozen=True)
@@ -104,6 +124,8 @@ class Plan:
     @property
     def n_seg(self) -> int:
         """Most cells a chunk can touch."""
+        if self.config.ci_width is not None:  # rounds give a few restarts to many cells
+            return max(1, min(self.cells_per_combo, ADAPTIVE_SEGMENTS))
         return self.chunk_size // self.config.n_runs + 2  # independent of the grid's size
 
     def hparams(self, g) -> dict[str, np.ndarray]:
@@ -111,7 +133,7 @@ class Plan:
         dtype)."""
         cfg = self.config
         g = np.asarray(g, dtype=np.int64)
-        cell = g // cfg.n_runs
+        cell = g // cfg.stride
         if cfg.points is not None:  # each cell is a point: its row of the point table
             given = self._point_values
             return {
@@ -211,7 +233,7 @@ def make_plan(cfg: SweepConfig, n_devices: int = 1, platform: str = "cpu") -> Pl
     cells_per_combo = cfg.n_cells // len(combos)
     runs_per_combo = cells_per_combo * cfg.n_runs
     tasks = []
-    for c in range(len(combos)):
+    for c in range(len(combos) if cfg.ci_width is None else 0):  # adaptive: rounds plan them
         base = c * runs_per_combo
         for s in range(0, runs_per_combo, chunk):
             tasks.append(ChunkTask(len(tasks), c, base + s, base + min(s + chunk, runs_per_combo)))
@@ -227,9 +249,10 @@ def run_keys(root, g):
 def key_index(cfg: SweepConfig, g) -> np.ndarray:
     """The key index (uint32) of the runs with global indices ``g``: ``g`` itself for
     ``keys = "independent"``, the restart's index within its cell (``g % n_runs``) for
-    ``keys = "paired"``. Host numpy, so it never depends on how runs are chunked."""
+    ``keys = "paired"``. Host numpy, so it never depends on how runs are chunked. (Adaptive
+    sweeps lay cells out ``max_runs`` apart: ``g = cell * max_runs + i``.)"""
     g = np.asarray(g, dtype=np.int64)
-    k = g % cfg.n_runs if cfg.keys == "paired" else g
+    k = g % cfg.stride if cfg.keys == "paired" else g
     return k.astype(np.uint32)
 
 
@@ -412,12 +435,13 @@ class ChunkResult(NamedTuple):
 
 def _inputs(plan: Plan, task: ChunkTask, sharding):
     cfg, C = plan.config, plan.lanes
-    n = task.stop - task.start
-    g = np.arange(task.start, task.start + C, dtype=np.int64)
+    runs = task_runs(task)
+    n = len(runs)
+    g = np.full(C, runs[0], np.int64)  # padding repeats the first run, weight 0
+    g[:n] = runs
     weight = (np.arange(C) < n).astype(np.int32)
-    g = np.where(weight > 0, g, task.start)  # padding repeats the first run, weight 0
-    first_cell = task.start // cfg.n_runs
-    seg = (g // cfg.n_runs - first_cell).astype(np.int32)
+    first_cell = int(runs[0]) // cfg.stride
+    seg = (g // cfg.stride - first_cell).astype(np.int32)
     hp = plan.hparams(g)
     put = functools.partial(jax.device_put, device=sharding)
     return first_cell, (
@@ -482,10 +506,11 @@ def run_chunks(
             agg, runs, metrics, steps, periods = jax.device_get(
                 (agg, runs, metrics, steps, periods)
             )
-            n = ptask.stop - ptask.start
+            g = task_runs(ptask)
+            n = len(g)
             if pprobe:
                 choices[ptask.combo] = choose_lanes(plan, ptask.combo, steps, n, periods)
-            seg = np.arange(ptask.start, ptask.stop) // plan.config.n_runs - pfirst
+            seg = g // plan.config.stride - pfirst
             names = tuple(metrics)
             metric = metric_aggregates(
                 {k: v[:n] for k, v in metrics.items()}, names, seg, plan.n_seg
@@ -493,7 +518,7 @@ def run_chunks(
             records = None
             if runs is not None:
                 records = {
-                    "run": np.arange(ptask.start, ptask.stop, dtype=np.int64),
+                    "run": g,
                     "final_loss": np.asarray(runs.loss[:n], np.float64),
                     "steps": np.asarray(runs.steps[:n]),
                     "status": np.asarray(runs.status[:n]),
@@ -549,8 +574,8 @@ def output_names(cfg: SweepConfig) -> tuple[tuple[str, ...], tuple[str, ...]]:
 
 def _combo_of(plan: Plan, run: int) -> int:
     if plan.cell_combo is not None:
-        return int(plan.cell_combo[run // plan.config.n_runs])
-    return run // (plan.cells_per_combo * plan.config.n_runs)
+        return int(plan.cell_combo[run // plan.config.stride])
+    return run // (plan.cells_per_combo * plan.config.stride)
 
 
 def replay(plan: Plan, run: int, trajectory: bool = False):

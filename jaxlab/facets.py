@@ -158,6 +158,10 @@ def facet_tables(res, x=None, y=None, facet=None) -> Facets:
             steps = np.nanmedian(steps_all[at], axis=-1)
         n, k, steps = (np.reshape(v, v.shape or (1,)) for v in (n, k, steps))
         rate, lo, hi = A.rate_ci(k, n)
+        if res.config.ci_width is not None:  # adaptive: the interval its stopping rule used
+            from jaxlab.confseq import confseq
+
+            lo, hi = confseq(k, n)
         b = A.best_index(rate, lo)
         best = None if b is None else tuple(int(i) for i in np.unravel_index(b, rate.shape))
         where = tuple((a.name, a.values[i]) for a, i in zip(fac, combo))

@@ -176,6 +176,15 @@ def format_value(v) -> str:
     return str(v)
 
 
+def _restarts_text(cfg) -> str:
+    if cfg.ci_width is None:
+        return f"{cfg.n_runs:,} restarts per cell"
+    return (
+        f"{cfg.n_runs:,} to {cfg.cap:,} restarts per cell, in rounds until the 95% "
+        f"confidence sequence (the intervals shown) is at most {cfg.ci_width:g} wide"
+    )
+
+
 def _values_text(cfg, name: str) -> str:
     return ", ".join(format_value(v) for v in cfg.setting(name).values)
 
@@ -209,7 +218,7 @@ def describe(cfg) -> str:
     ]
     extra = "".join(f", {n} {_values_text(cfg, n)}" for n in fixed)
     return (
-        f"{_problem(cfg)}, optimizer {opt}{extra}; {cfg.n_runs:,} restarts per cell, "
+        f"{_problem(cfg)}, optimizer {opt}{extra}; {_restarts_text(cfg)}, "
         f"max_steps {steps}; success = {rule} and not diverged"
     )
 
@@ -277,7 +286,8 @@ def _facet_note(f, cfg) -> str:
     if f.pooled:
         names = ", ".join(f"{a.name} ({_values_short(a.values)})" for a in f.pooled)
         per = cfg.n_runs * math.prod(len(a.values) for a in f.pooled)
-        note += f"\npooled over {names}, as asked: {per:,} restarts per cell shown"
+        per = f"{per:,}" if cfg.ci_width is None else f"at least {per:,}"
+        note += f"\npooled over {names}, as asked: {per} restarts per cell shown"
     return note
 
 

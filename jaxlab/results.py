@@ -226,6 +226,10 @@ def cells_table(cfg: SweepConfig, agg: A.Aggregates) -> dict:
     table["success_rate"] = rate
     table["ci_low"] = lo
     table["ci_high"] = hi
+    if cfg.ci_width is not None:  # adaptive sweeps: the interval their stopping rule used
+        from jaxlab.confseq import confseq
+
+        table["cs_low"], table["cs_high"] = confseq(k, n)
     for s in Status:
         table[f"n_{s.name.lower()}"] = agg.status[:, s]
     # Each cell's steps were binned with its own budget (aggregate.chunk_aggregates): read
@@ -282,7 +286,7 @@ def runs_table(cfg: SweepConfig, runs_dir, mem_runs) -> dict:
     runs = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
     order = np.argsort(runs["run"], kind="stable")
     runs = {k: v[order] for k, v in runs.items()}
-    cell = runs["run"] // cfg.n_runs
+    cell = runs["run"] // cfg.stride
     table = {"run": runs["run"], "cell": cell, **_axis_columns(cfg, cell)}
     for k in ("final_loss", "steps", "status", "success"):
         table[k] = runs[k]

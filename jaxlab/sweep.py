@@ -42,6 +42,7 @@ import numpy as np
 
 from jaxlab import aggregate as A
 from jaxlab import rundir, validate
+from jaxlab.adaptive import next_round, round_tasks
 from jaxlab.checks import check_problem
 from jaxlab.config import SweepConfig, config_hash, to_toml
 from jaxlab.engine import (
@@ -51,6 +52,7 @@ from jaxlab.engine import (
     make_plan,
     precision,
     run_chunks,
+    task_size,
 )
 from jaxlab.errors import ConfigError, check_int
 from jaxlab.progress import Progress
@@ -191,6 +193,8 @@ def run_sweep(
     elif resume:
         raise ConfigError("resume", "resuming needs the run directory (out)")
     cfg = cfg.validate()
+    if cfg.ci_width is not None and n_proc > 1:
+        raise ConfigError("ci_width", "adaptive sweeps run in a single process")
     if cfg.keep_runs and n_proc > 1:
         raise ConfigError("keep_runs", "per-run records are kept by single-process sweeps only")
     try:
@@ -233,9 +237,17 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
         if provenance["source_sha256"] is not None and not (out / PROBLEM_FILE).exists():
             rundir.atomic_write(out / PROBLEM_FILE, json.dumps(provenance, indent=2) + "\n")
     mine = [t for t in plan.tasks if t.index % n_proc == pid]
+    state_path = out / _state_name(pid, n_proc) if out is not None else None
+    rnd = None  # adaptive sweeps: the round under way (jaxlab.adaptive)
+    if cfg.ci_width is not None:
+        rnd = {"round": 1, "task_base": 0, "round_start": np.zeros(cfg.n_cells, np.int64)}
+        rnd["round_target"] = np.full(cfg.n_cells, cfg.n_runs, np.int64)
+        if state_path is not None and state_path.exists():
+            rnd = validate.read_round(state_path, cfg)
+        mine = _round(plan, rnd)
     max_steps = max(s.max_steps for s in plan.combos)
     metric_names = validate.output_names(cfg)[0]
-    if metric_names and cfg.n_runs > A.MAX_METRIC_RUNS:
+    if metric_names and cfg.cap > A.MAX_METRIC_RUNS:
         raise ConfigError(
             "n_runs",
             f"a problem with metrics takes at most {A.MAX_METRIC_RUNS:,} restarts per cell "
@@ -243,11 +255,11 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
         )
     agg = A.Aggregates.zeros(cfg.n_cells, max_steps, len(metric_names))
     done = 0
-    state_path = out / _state_name(pid, n_proc) if out is not None else None
     if state_path is not None and state_path.exists():
         done, agg = validate.read_state(
-            state_path, version=STATE_VERSION, chash=chash, plan=plan, mine=mine, template=agg
-        )
+            state_path, version=STATE_VERSION, chash=chash, plan=plan, mine=mine, template=agg,
+            start=None if rnd is None else rnd["round_start"],
+        )  # fmt: skip
     log = rundir.ChunkLog(state_path.with_suffix(".log")) if state_path is not None else None
     if log is not None:
         for task, first, rows in log.read():  # chunks finished after the last checkpoint
@@ -263,11 +275,12 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
             redo.append(task)
     mem_runs: list = []
     todo = mine[done:]
-    already = sum(t.stop - t.start for t in mine[:done])
+    already = sum(task_size(t) for t in mine[:done])
     t_compile = compile_all(plan, local[:nd]) if todo or redo else 0.0
-    bar = Progress(sum(t.stop - t.start for t in mine), progress)  # its rate: after compiling
+    bar = Progress(sum(task_size(t) for t in mine), progress)  # its rate: after compiling
+    _say_round(bar, rnd, agg)
     t0 = time.perf_counter()
-    counter = {"done": done, "steps_run": 0}
+    counter = {"done": done, "steps_run": 0, "session": 0, "ran": 0, "budget": 0}
     choices: dict = {}  # static combination -> engine.LaneChoice
     compiled_before = COMPILE_STATS["seconds"]
     computed_in: set[str] = set()  # the dtypes the chunks' losses came back in
@@ -278,7 +291,7 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
             return
         rundir.save_npz(
             state_path, version=STATE_VERSION, config_hash=chash,
-            chunk_size=plan.chunk_size, done=counter["done"], **agg._asdict(),
+            chunk_size=plan.chunk_size, done=counter["done"], **agg._asdict(), **(rnd or {}),
         )  # fmt: skip
         log.reset()
         last_checkpoint[0] = time.perf_counter()
@@ -293,14 +306,17 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
             else:
                 mem_runs.append(r.runs)
         counter["done"] += 1
+        counter["session"] += 1
+        counter["ran"] += task_size(r.task)
+        counter["budget"] += task_size(r.task) * plan.combos[r.task.combo].max_steps
         if log is not None:
             # The chunk is on disk now (a small append); the full state is rewritten at most
             # every CHECKPOINT_SECONDS, and then the log is emptied.
             log.append(r.task.index, r.first_cell, **r.agg._asdict())
             if time.perf_counter() - last_checkpoint[0] >= CHECKPOINT_SECONDS:
                 checkpoint()
-        bar.update(r.task.stop - r.task.start, already)
-        if stop_after_chunks is not None and counter["done"] - done >= stop_after_chunks:
+        bar.update(task_size(r.task), already)
+        if stop_after_chunks is not None and counter["session"] >= stop_after_chunks:
             raise _StopNow
         if intr.hit:
             raise _StopNow
@@ -313,12 +329,25 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
     with _Interrupt() as intr:
         try:
             run_chunks(plan, todo, local[:nd], on_chunk, choices)
+            while rnd is not None and mine:  # adaptive: the next round, from the counts
+                bar.close()
+                target = next_round(cfg, agg.n_success, agg.n_runs)
+                rnd = {
+                    "round": rnd["round"] + 1, "task_base": rnd["task_base"] + len(mine),
+                    "round_start": agg.n_runs.copy(), "round_target": target,
+                }  # fmt: skip
+                mine, counter["done"], already = _round(plan, rnd), 0, 0
+                checkpoint()  # the round's plan is on disk before any of its chunks
+                bar = Progress(sum(map(task_size, mine)), progress)
+                _say_round(bar, rnd, agg)
+                run_chunks(plan, mine, local[:nd], on_chunk, choices)
         except _StopNow:
             checkpoint()
             bar.close()
             where = f" {out}" if out is not None else ""
+            during = f" in round {rnd['round']}" if rnd is not None else ""
             raise SweepInterrupted(
-                f"sweep stopped after {counter['done']} of {len(mine)} chunks; "
+                f"sweep stopped after {counter['done']} of {len(mine)} chunks{during}; "
                 f"continue with: jaxlab sweep --resume{where}"
             ) from None
     checkpoint()
@@ -327,8 +356,7 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
     t_late = COMPILE_STATS["seconds"] - compiled_before
     t_compile += t_late
     t_run = time.perf_counter() - t0 - t_late
-    ran = sum(t.stop - t.start for t in todo)
-    budget = sum((t.stop - t.start) * plan.combos[t.combo].max_steps for t in todo)
+    ran, budget = counter["ran"], counter["budget"]  # this session, every round
     steps_run = counter["steps_run"]
     if n_proc > 1:
         agg = _sum_over_processes(agg)
@@ -348,7 +376,7 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
         "config_hash": chash,
         "problem": provenance,
         "chunk_size": plan.chunk_size,
-        "n_chunks": len(plan.tasks),
+        "n_chunks": len(plan.tasks) if rnd is None else rnd["task_base"],
         "total_runs": n_total,
         "timings": {
             "compile_s": t_compile,
@@ -368,6 +396,7 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
             for c, ch in sorted(choices.items())
         },
         "peak_rss_mb": _peak_rss_mb(),
+        **({} if rnd is None else {"adaptive": _adaptive_meta(cfg, cells, rnd)}),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }  # fmt: skip
     result = SweepResult(cfg, cells, runs, meta, out)
@@ -398,6 +427,35 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
 
 class _StopNow(Exception):
     pass
+
+
+def _round(plan, rnd: dict) -> list:
+    """The chunks of an adaptive sweep's round ``rnd`` (single process)."""
+    return list(round_tasks(plan, rnd["round_start"], rnd["round_target"], rnd["task_base"]))
+
+
+def _say_round(bar: Progress, rnd: dict | None, agg: A.Aggregates) -> None:
+    """In adaptive sweeps, a line before each round's progress: the round, its open cells and
+    the restarts used before it (where the progress display is on)."""
+    if rnd is None or not bar.enabled:
+        return
+    n_open = int(np.sum(rnd["round_target"] > rnd["round_start"]))
+    used = int(rnd["round_start"].sum())
+    bar.stream.write(
+        f"jaxlab: round {rnd['round']}: {n_open:,} open cells, {used:,} restarts used before it\n"
+    )
+    bar.stream.flush()
+
+
+def _adaptive_meta(cfg: SweepConfig, cells: dict, rnd: dict) -> dict:
+    """meta.json's summary of an adaptive sweep."""
+    n = np.asarray(cells["n_runs"])
+    wide = np.asarray(cells["cs_high"]) - np.asarray(cells["cs_low"]) > cfg.ci_width
+    return {
+        "ci_width": cfg.ci_width, "max_runs": cfg.cap, "rounds": rnd["round"] - 1,
+        "restarts": int(n.sum()), "min_runs": int(n.min()), "max_runs_used": int(n.max()),
+        "cells_at_cap_wider": int(np.sum(wide)),
+    }  # fmt: skip
 
 
 def _combo_label(plan, c: int) -> str:

@@ -283,6 +283,8 @@ def _check_cells(data: bytes, seen: dict) -> dict:
     if cfg.keep_runs:  # exact quantiles from the per-run records
         metric_cols += [f"{k}_{m}" for m in names for k in ("p10", "median", "p90")]
     columns = CELL_COLUMNS + metric_cols
+    if cfg.ci_width is not None:  # adaptive: the confidence sequence beside Wilson
+        columns = columns[:5] + ["cs_low", "cs_high"] + columns[5:]
     lead = ["point"] if cfg.points is not None else []
     table = _rows(data, lead + [a.name for a in cfg.axes] + columns, cfg.n_cells)
     out = _axis_values(cfg, table, np.arange(cfg.n_cells))
@@ -294,7 +296,10 @@ def _check_cells(data: bytes, seen: dict) -> dict:
     n, k = out["n_runs"], out["n_success"]
     for name in CELL_COUNTS:
         _each(out[name] >= 0, f"{name} is negative")
-    _each(n == cfg.n_runs, f"n_runs is not the config's {cfg.n_runs}")
+    if cfg.ci_width is None:
+        _each(n == cfg.n_runs, f"n_runs is not the config's {cfg.n_runs}")
+    else:
+        _each((n >= cfg.n_runs) & (n <= cfg.cap), f"n_runs is not in [{cfg.n_runs}, {cfg.cap}]")
     _each(k <= n, "n_success > n_runs")
     statuses = sum(out[f"n_{s.name.lower()}"] for s in Status)
     _each(statuses == n, "the status counts do not add up to n_runs")
@@ -302,6 +307,14 @@ def _check_cells(data: bytes, seen: dict) -> dict:
         # atol 1e-15: versions before exact 0 and 1 wrote 2.2e-19 and 1 - 2.2e-16 there
         ok = np.isclose(out[name], want, rtol=1e-12, atol=1e-15, equal_nan=True)
         _each(ok, f"{name} does not match n_success / n_runs")
+    if cfg.ci_width is not None:
+        from jaxlab.confseq import confseq
+
+        for name, want in zip(("cs_low", "cs_high"), confseq(k, n)):
+            ok = np.isclose(out[name], want, rtol=1e-12, atol=1e-15, equal_nan=True)
+            _each(ok, f"{name} does not match n_success / n_runs")
+        width = out["cs_high"] - out["cs_low"]
+        _each((width <= cfg.ci_width) | (n == cfg.cap), "the interval is wider than ci_width")
     max_steps = max(cfg.setting("max_steps").values)
     for kind, hi in (("steps", max_steps), ("final_loss", np.inf)):
         p10, med, p90 = (out[f"{q}_{kind}"] for q in ("p10", "median", "p90"))
@@ -460,9 +473,15 @@ def _need(arrays: dict, names) -> None:
 
 
 def runs_per_cell(tasks, n_cells: int, n_runs: int) -> np.ndarray:
-    """How many restarts of each cell the chunks ``tasks`` hold (disjoint ranges of run index)."""
+    """How many restarts of each cell the chunks ``tasks`` hold (disjoint ranges of run index;
+    ``n_runs``: the cells' stride)."""
     if not tasks:
         return np.zeros(n_cells, np.int64)
+    if any(t.runs is not None for t in tasks):  # adaptive rounds: explicit run lists
+        from jaxlab.engine import task_runs
+
+        g = np.concatenate([task_runs(t) for t in tasks])
+        return np.bincount(g // n_runs, minlength=n_cells).astype(np.int64)
     spans = sorted((t.start, t.stop) for t in tasks)
     starts = np.array([a for a, _ in spans], np.int64)
     lens = np.array([b - a for a, b in spans], np.int64)
@@ -474,9 +493,45 @@ def runs_per_cell(tasks, n_cells: int, n_runs: int) -> np.ndarray:
     return np.diff(below)
 
 
-def read_state(path: Path, *, version: int, chash: str, plan, mine, template) -> tuple:
+ROUND_ARRAYS = ("round", "task_base", "round_start", "round_target")
+
+
+def read_round(path: Path, cfg) -> dict:
+    """An adaptive sweep's round from its checkpoint ``path``: ``round`` (from 1),
+    ``task_base`` (chunks of the earlier rounds), and each cell's restarts at its start
+    (``round_start``) and end (``round_target``), checked for shape and order."""
+    d = path.parent
+    todo = (
+        f"the checkpoint cannot be used: restore it, or delete {path.name} and "
+        f"{path.with_suffix('.log').name} and `jaxlab sweep --resume {d}` recomputes the sweep"
+    )
+    try:
+        st = _npz(path.read_bytes())
+        _need(st, ROUND_ARRAYS)
+        out = {k: st[k] for k in ROUND_ARRAYS}
+        for k in ("round", "task_base"):
+            if out[k].shape != () or out[k].dtype.kind not in "iu" or int(out[k]) < 0:
+                raise Damaged(f"{k} is not a count")
+            out[k] = int(out[k])
+        for k in ("round_start", "round_target"):
+            if out[k].shape != (cfg.n_cells,) or out[k].dtype != np.int64:
+                raise Damaged(f"{k} is not one count per cell")
+        a, b = out["round_start"], out["round_target"]
+        _each(
+            (a >= 0) & (a <= b) & (b <= cfg.cap),
+            "round_start, round_target out of order",
+            "cell",
+            0,
+        )
+    except Damaged as e:
+        raise _error(d, path.name, str(e), todo) from None
+    return out
+
+
+def read_state(path: Path, *, version: int, chash: str, plan, mine, template, start=None) -> tuple:
     """``(done, Aggregates)`` of the checkpoint ``path``, checked against ``plan``: ``mine`` are
-    this process's chunks, ``template`` the zero Aggregates of the config."""
+    this process's chunks, ``template`` the zero Aggregates of the config; ``start``: each
+    cell's restarts before ``mine`` (an adaptive sweep's round), default none."""
     d = path.parent
     todo = (
         f"the checkpoint cannot be used: restore it, or delete {path.name} and "
@@ -511,7 +566,9 @@ def read_state(path: Path, *, version: int, chash: str, plan, mine, template) ->
             if not name.startswith("metric_") and (a < 0).any():
                 raise Damaged(f"{name} has negative counts")
         n, div = agg.n_runs, agg.status[:, Status.DIVERGED]
-        done_runs = runs_per_cell(mine[:done], len(n), plan.config.n_runs)
+        done_runs = runs_per_cell(mine[:done], len(n), plan.config.stride)
+        if start is not None:
+            done_runs = done_runs + start
         _each(n == done_runs, f"n_runs does not match the {done} chunks done", "cell", 0)
         _each(agg.n_success <= n, "n_success > n_runs", "cell", 0)
         _each(agg.status.sum(1) == n, "the status counts do not add up to n_runs", "cell", 0)

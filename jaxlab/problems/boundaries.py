@@ -166,7 +166,8 @@ def _choose_runs(res, cell: int, k: int) -> tuple[list[int], list[int] | None, s
         ok = np.asarray(res.runs["success"]).astype(bool)[sel]
         ids = np.asarray(res.runs["run"])[sel]
         return list(map(int, ids[ok][:k])), list(map(int, ids[~ok][:k])), "runs.csv"
-    first = list(range(cell * n_runs, cell * n_runs + min(n_runs, max(2 * k, REPLAY_FIRST))))
+    base = cell * res.config.stride  # adaptive sweeps lay cells out max_runs apart
+    first = list(range(base, base + min(n_runs, max(2 * k, REPLAY_FIRST))))
     return first, None, f"first {len(first)} restarts replayed"
 
 
