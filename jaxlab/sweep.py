@@ -8,7 +8,9 @@ A run directory holds:
   resume after that file changed is refused (its finished chunks ran the old code);
 * ``cells.csv``: one row per grid cell: a column per axis, then counts, the success rate and its
   95% Wilson interval, status counts, steps and final-loss quantiles;
-* ``runs.csv``: one row per restart, when ``keep_runs`` is set;
+* ``runs/part-NNNNNNN.parquet``: with ``keep_runs``, one row per restart, a Parquet file per chunk
+  written as the chunk finishes (:mod:`jaxlab.records`; ``jaxlab export --runs-csv`` writes
+  them as one ``runs.csv``);
 * ``meta.json``: versions, devices, timings, the config's hash, the sha256 of the files above;
   written last, so that it marks a finished sweep (which a resume leaves as it is);
 * ``state*.npz`` and ``state*.log``: the checkpoint: the aggregates so far and the chunks done,
@@ -40,12 +42,12 @@ import jax
 import numpy as np
 
 from jaxlab import aggregate as A
-from jaxlab import rundir, validate
+from jaxlab import records, rundir, validate
 from jaxlab.checks import check_problem
 from jaxlab.config import SweepConfig, config_hash, to_toml
 from jaxlab.engine import ChunkResult, compile_all, make_plan, precision, run_chunks
 from jaxlab.errors import ConfigError, check_int
-from jaxlab.results import SweepResult, cells_table, load_run, runs_table, write_csv
+from jaxlab.results import SweepResult, cells_table, load_run, write_csv
 
 # SweepResult, load_run, cells_table and write_csv live in jaxlab.results; they are re-exported
 # here because callers import them from jaxlab.sweep.
@@ -204,11 +206,16 @@ def run_sweep(
     elif resume:
         raise ConfigError("resume", "resuming needs the run directory (out)")
     cfg = cfg.validate()
+    if cfg.keep_runs and out_path is not None:
+        records.require()  # Parquet: one line if pyarrow is missing, before anything is written
     if cfg.keep_runs and n_proc > 1:
         raise ConfigError("keep_runs", "per-run records are kept by single-process sweeps only")
     try:
         if resume and validate.finished(out_path):  # nothing to compute, nothing to rewrite
-            return load_run(out_path)
+            done = load_run(out_path)
+            if done.runs is not None:
+                done.runs.verify()  # every part read and checked: a damaged one is one line
+            return done
         if resume:
             _check_source(out_path, cfg)
             check_problem(cfg)
@@ -263,7 +270,7 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
     redo = []  # finished chunks whose per-run records are damaged: recomputed, not recounted
     if runs_dir is not None:
         runs_dir.mkdir(exist_ok=True)
-        for task, why in validate.damaged_chunks(runs_dir, mine[:done], max_steps):
+        for task, why in validate.damaged_chunks(out, mine[:done], cfg):
             sys.stderr.write(f"jaxlab: {why}; recomputing that chunk\n")
             redo.append(task)
     mem_runs: list = []
@@ -291,9 +298,9 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
         agg.add_rows(r.first_cell, r.agg)
         if r.runs is not None:
             if runs_dir is not None:
-                rundir.save_npz(runs_dir / f"chunk-{r.task.index:07d}.npz", **r.runs)
+                records.write_part(out, cfg, r.task.index, r.runs)  # on disk as it finishes
             else:
-                mem_runs.append(r.runs)
+                mem_runs.append(records.chunk_columns(cfg, r.runs))
         counter["done"] += 1
         if log is not None:
             # The chunk is on disk now (a small append); the full state is rewritten at most
@@ -310,7 +317,7 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
     if redo:
         run_chunks(
             plan, redo, local[:nd],
-            lambda r: rundir.save_npz(runs_dir / f"chunk-{r.task.index:07d}.npz", **r.runs),
+            lambda r: records.write_part(out, cfg, r.task.index, r.runs),
         )  # fmt: skip
     with _Interrupt() as intr:
         try:
@@ -330,9 +337,11 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
     if n_proc > 1:
         agg = _sum_over_processes(agg)
     cells = cells_table(cfg, agg)
-    runs = runs_table(cfg, runs_dir, mem_runs) if cfg.keep_runs else None
-    if runs is not None:
-        cells.update(A.metric_quantiles(A.metric_names(cells), runs, cfg.n_cells))
+    runs = None
+    if cfg.keep_runs:  # on disk: read a column when used (the parts are never gathered here)
+        runs = records.concat(mem_runs) if runs_dir is None else records.RunRecords(out, cfg)
+        if A.metric_names(cells):
+            cells.update(A.metric_quantiles(A.metric_names(cells), runs, cfg.n_cells))
     n_total = cfg.total_runs
     dtype = _computed_dtype(cfg, computed_in)
     meta = {
@@ -360,8 +369,6 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
     result = SweepResult(cfg, cells, runs, meta, out)
     if out is not None and pid == 0:
         write_csv(out / "cells.csv", cells)
-        if runs is not None:
-            write_csv(out / "runs.csv", runs)
         prepare = cfg.problem_obj.prepare
         if prepare is not None:  # e.g. replayed boundaries: `jaxlab plot` then only reads files
             t_prep = time.perf_counter()
