@@ -104,7 +104,7 @@ def to_arrow(cols: dict[str, np.ndarray]):
         elif col.dtype.kind == "U":
             uniq, inv = np.unique(col, return_inverse=True)
             arrays[name] = pa.DictionaryArray.from_arrays(
-                pa.array(inv.astype(np.int32)), pa.array(uniq.tolist())
+                pa.array(inv.astype(np.int32)), pa.array(uniq.tolist(), pa.string())
             )
         else:
             arrays[name] = pa.array(col)

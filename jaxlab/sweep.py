@@ -195,6 +195,8 @@ def run_sweep(
     if out_path is not None:
         if pid == 0 or resume:
             cfg = _prepare_dir(out_path, cfg, resume)
+        if cfg is not None and cfg.keep_runs:
+            records.require()  # Parquet: one line if pyarrow is missing, before anything is written
         try:
             out_path.mkdir(parents=True, exist_ok=True)
         except OSError as e:
@@ -206,8 +208,6 @@ def run_sweep(
     elif resume:
         raise ConfigError("resume", "resuming needs the run directory (out)")
     cfg = cfg.validate()
-    if cfg.keep_runs and out_path is not None:
-        records.require()  # Parquet: one line if pyarrow is missing, before anything is written
     if cfg.keep_runs and n_proc > 1:
         raise ConfigError("keep_runs", "per-run records are kept by single-process sweeps only")
     try:
