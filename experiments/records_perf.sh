@@ -3,6 +3,7 @@
 # grid (99 cells) x 101,010 restarts = 9,999,990, with and without --keep-runs, and the reload of
 # the per-run table; BEFORE (the commit before Parquet, its tree in $BASE) and AFTER (this tree),
 # each pair back to back, the whole repeated. Wall time and peak RSS from /usr/bin/time -v.
+#   git -C . archive COMMIT_BEFORE | tar -x -C /tmp/pqbase
 #   BASE=/tmp/pqbase PY=/work/main/.venv/bin/python bash experiments/records_perf.sh /tmp/pqm
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")/.." && pwd)
@@ -10,6 +11,7 @@ BASE=${BASE:?the tree before Parquet}
 PY=${PY:-python}
 W=${1:-/tmp/records-perf}
 mkdir -p "$W"
+cd "$W"  # not a source tree: `python -m` puts the working directory before PYTHONPATH
 SWEEP=(-m jaxlab sweep --n-runs 101010 --no-figures --quiet)
 measure() {  # name tree args...: one process, its wall time and peak RSS
   local name=$1 tree=$2; shift 2
@@ -30,7 +32,7 @@ LOAD_NUMPY='import sys, time, jaxlab
 t = time.perf_counter(); r = jaxlab.load_run(sys.argv[1]); cols = r.runs.columns()
 print(f"load_run + runs.columns() {time.perf_counter() - t:.1f} s, {len(cols["run"]):,} rows")'
 lscpu | grep 'Model name'
-for round in 1 2; do
+for round in $(seq "${ROUNDS:-2}"); do
   echo "== round $round"
   rm -rf "$W/before-keep" "$W/after-keep" "$W/before-lean" "$W/after-lean"
   measure "before-sweep-keep-$round" "$BASE" "${SWEEP[@]}" --keep-runs --out "$W/before-keep"
