@@ -29,10 +29,10 @@ t = time.perf_counter(); r = jaxlab.load_run(sys.argv[1]); c = time.perf_counter
 tab = r.runs_table()
 print(f"load_run {c:.2f} s; + runs_table() {time.perf_counter() - t:.1f} s, {tab.num_rows:,} rows, {tab.nbytes / 1e6:.0f} MB")'
 LOAD_NUMPY='import sys, time, jaxlab
-t = time.perf_counter(); r = jaxlab.load_run(sys.argv[1]); cols = r.runs.columns()
-print(f"load_run + runs.columns() {time.perf_counter() - t:.1f} s, {len(cols["run"]):,} rows")'
+t = time.perf_counter(); r = jaxlab.load_run(sys.argv[1]); cols = r.runs.columns(); n = len(cols["run"])
+print(f"load_run + runs.columns() {time.perf_counter() - t:.1f} s, {n:,} rows")'
 lscpu | grep 'Model name'
-for round in $(seq "${ROUNDS:-2}"); do
+for round in $(seq "${FIRST:-1}" "${ROUNDS:-2}"); do
   echo "== round $round"
   rm -rf "$W/before-keep" "$W/after-keep" "$W/before-lean" "$W/after-lean"
   measure "before-sweep-keep-$round" "$BASE" "${SWEEP[@]}" --keep-runs --out "$W/before-keep"
