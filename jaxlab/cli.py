@@ -172,7 +172,8 @@ def _sweep_parser(sub) -> argparse.ArgumentParser:
         "--keep-runs",
         action="store_true",
         default=None,
-        help="also write runs.csv (one row per restart)",
+        help="also keep one record per restart: runs/part-*.parquet, a Parquet file per chunk "
+        "(needs pyarrow; `jaxlab export RUN_DIR --runs-csv` writes them as one runs.csv)",
     )
     p.add_argument("--no-figures", action="store_true", help="skip drawing the figures")
     p.add_argument(
@@ -407,6 +408,20 @@ def cmd_report(args) -> int:
     return report.main_report(args.run_dir, args.x, args.y)
 
 
+def cmd_export(args) -> int:
+    from jaxlab.records import export_csv
+    from jaxlab.results import load_run
+
+    if args.runs_csv is None:
+        raise ConfigError("export", "say what to export: --runs-csv [FILE]")
+    res = load_run(args.run_dir)
+    path = Path(args.runs_csv or Path(args.run_dir) / "runs.csv")
+    if not path.parent.is_dir():
+        raise ConfigError("runs_csv", f"{path.parent} is not a directory")
+    print(export_csv(res, path))
+    return 0
+
+
 def make_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="jaxlab", description="How often does training succeed, and for which settings?"
@@ -441,6 +456,22 @@ def make_parser() -> argparse.ArgumentParser:
     pr.add_argument("--x", metavar="NAME", help="axis across the maps (default: as jaxlab plot)")
     pr.add_argument("--y", metavar="NAME", help="axis up the maps (default: as jaxlab plot)")
     pr.set_defaults(func=cmd_report)
+    pe = sub.add_parser(
+        "export",
+        help="write a run directory's per-run records (Parquet) as one runs.csv",
+        description="Write the per-run records of a sweep run with --keep-runs (its Parquet "
+        "dataset runs/part-*.parquet) as one CSV file, in the columns and number formatting "
+        "runs.csv had before Parquet; streamed part by part.",
+    )
+    pe.add_argument("run_dir")
+    pe.add_argument(
+        "--runs-csv",
+        nargs="?",
+        const="",
+        metavar="FILE",
+        help="the CSV file to write (default: RUN_DIR/runs.csv)",
+    )
+    pe.set_defaults(func=cmd_export)
     # Listed for `jaxlab --help` only: main() hands these to their own parsers (_PASS_THROUGH).
     sub.add_parser("gradcheck", help="three-way gradient checks in float64", add_help=False)
     sub.add_parser(

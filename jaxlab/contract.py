@@ -27,8 +27,8 @@ Optional parts:
 * ``success(outcome, s) -> bool``: the default is "not diverged and final loss below the
   sweep's ``threshold``";
 * ``metrics(params, s) -> {name: scalar}``: evaluated once on the final parameters; aggregated
-  per cell (mean and quantiles) in ``cells.csv`` and kept per run in ``runs.csv``;
-* ``record(params, s) -> {name: scalar}``: per-run values kept in ``runs.csv`` only (e.g. the
+  per cell (mean and quantiles) in ``cells.csv`` and kept per run in the records (``runs/``);
+* ``record(params, s) -> {name: scalar}``: per-run values kept in the records (``runs/``) only (e.g. the
   final point of a 2-D objective);
 * ``minimum``: the loss's known minimum: reported losses and the threshold are gaps
   ``loss - minimum`` (0 for a loss whose minimum is 0);

@@ -1,7 +1,7 @@
 """A finished sweep as data: :class:`SweepResult` (its config and tables, :meth:`~SweepResult.select`
 and :meth:`~SweepResult.cell` to read them), :func:`load_run` to read a run directory back, and
 the tables a sweep writes there: :func:`cells_table` (one row per grid cell, from the
-aggregates) and the per-run table, written by :func:`write_csv`.
+aggregates), written by :func:`write_csv`; the per-run records are :mod:`jaxlab.records`.
 
 Running sweeps is :mod:`jaxlab.sweep`; figures (:mod:`jaxlab.plots`) read results only. Nothing
 here compiles or trains. Every file is checked when it is read back (:mod:`jaxlab.validate`).
@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from jaxlab.config import SweepConfig
 from jaxlab.descent import Status
 from jaxlab.errors import ConfigError, did_you_mean
 
-__all__ = ["SweepResult", "cells_table", "load_run", "runs_table", "write_csv"]
+__all__ = ["SweepResult", "cells_table", "load_run", "write_csv"]
 
 
 @dataclass
@@ -32,7 +33,7 @@ class SweepResult:
 
     config: SweepConfig
     cells: dict  # column name -> numpy array (one entry per cell)
-    runs: dict | None = None
+    runs: Mapping | None = None  # per-run columns: a dict, or RunRecords (read when used)
     meta: dict = field(default_factory=dict)
     run_dir: Path | None = None
 
@@ -59,6 +60,21 @@ class SweepResult:
         from jaxlab.summary import html_table
 
         return html_table(self)
+
+    def runs_table(self, columns=None):
+        """The per-run records (``keep_runs``) as a ``pyarrow.Table``: ``columns`` (default: all)
+        in run order; from a run directory only those columns are read. Needs pyarrow."""
+        from jaxlab.records import RunRecords, require, to_arrow
+
+        if self.runs is None:
+            raise ConfigError("keep_runs", "this result has no per-run records (keep_runs)")
+        if isinstance(self.runs, RunRecords):
+            return self.runs.table(columns)
+        require("runs")
+        import pyarrow as pa
+
+        full = to_arrow(dict(self.runs))
+        return pa.table({n: full[n] for n in (columns or list(self.runs))})
 
     def select(self, nearest: bool = False, **where) -> SweepResult:
         """The sub-grid where the given axes hold one value each, e.g.
@@ -274,34 +290,13 @@ def _fmt(v):
     return str(v)
 
 
-def runs_table(cfg: SweepConfig, runs_dir, mem_runs) -> dict:
-    """The per-run table (runs.csv): the chunks' records from ``runs_dir`` (``chunk-*.npz``)
-    or, for a sweep in memory, ``mem_runs``, in global run order, with the axis columns."""
-    chunks = mem_runs
-    if runs_dir is not None:
-        files = sorted(runs_dir.glob("chunk-*.npz"))
-        chunks = [rundir.load_npz(f) for f in files]
-    if not chunks:
-        return {}
-    runs = {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
-    order = np.argsort(runs["run"], kind="stable")
-    runs = {k: v[order] for k, v in runs.items()}
-    cell = runs["run"] // cfg.stride
-    table = {"run": runs["run"], "cell": cell, **_axis_columns(cfg, cell)}
-    for k in ("final_loss", "steps", "status", "success"):
-        table[k] = runs[k]
-    table["status_name"] = np.array([s.name.lower() for s in Status])[runs["status"]]
-    base = {"run", "final_loss", "steps", "status", "success"}
-    for k in runs:  # the problem's metrics, then its per-run records (e.g. x1_final)
-        if k not in base:
-            table[k] = runs[k]
-    return table
-
-
 def load_run(run_dir) -> SweepResult:
     """Load a run directory written by :func:`jaxlab.sweep.run_sweep` (no recomputation). Each file is
     checked first (:mod:`jaxlab.validate`): a damaged one raises a one-line ConfigError that
-    names it and says what to do."""
+    names it and says what to do. The per-run records (``keep_runs``) are not read here:
+    ``result.runs`` (a :class:`~jaxlab.records.RunRecords`) reads a column when it is first
+    used, and checks each part then; here each part is only seen to be there and whole at its
+    end."""
     d = Path(run_dir)
     if not (d / "config.toml").is_file() or not (d / "cells.csv").is_file():
         raise ConfigError(
@@ -310,4 +305,11 @@ def load_run(run_dir) -> SweepResult:
         )
     files = validate.read_finished(d)  # each file checked: a damaged one is a one-line error
     cfg, meta = files["config.toml"], files["meta.json"] or {}
-    return SweepResult(cfg, files["cells.csv"], files.get("runs.csv"), meta, d)
+    runs = None
+    if cfg.keep_runs:  # read when first used (jaxlab.records); here only glanced at
+        from jaxlab.records import RunRecords
+
+        runs = RunRecords(d, cfg, files["cells.csv"], meta)
+        if not runs._legacy:
+            validate.glance_parts(d, cfg)
+    return SweepResult(cfg, files["cells.csv"], runs, meta, d)

@@ -8,7 +8,9 @@ A run directory holds:
   resume after that file changed is refused (its finished chunks ran the old code);
 * ``cells.csv``: one row per grid cell: a column per axis, then counts, the success rate and its
   95% Wilson interval, status counts, steps and final-loss quantiles;
-* ``runs.csv``: one row per restart, when ``keep_runs`` is set;
+* ``runs/part-NNNNNNN.parquet``: with ``keep_runs``, one row per restart, a Parquet file per chunk
+  written as the chunk finishes (:mod:`jaxlab.records`; ``jaxlab export --runs-csv`` writes
+  them as one ``runs.csv``);
 * ``meta.json``: versions, devices, timings, the config's hash, the sha256 of the files above;
   written last, so that it marks a finished sweep (which a resume leaves as it is);
 * ``state*.npz`` and ``state*.log``: the checkpoint: the aggregates so far and the chunks done,
@@ -41,7 +43,7 @@ import jax
 import numpy as np
 
 from jaxlab import aggregate as A
-from jaxlab import rundir, validate
+from jaxlab import records, rundir, validate
 from jaxlab.adaptive import next_round, round_tasks
 from jaxlab.checks import check_problem
 from jaxlab.config import SweepConfig, config_hash, to_toml
@@ -57,7 +59,7 @@ from jaxlab.engine import (
 from jaxlab.errors import ConfigError, check_int
 from jaxlab.progress import Progress
 from jaxlab.progress import interval as progress_interval
-from jaxlab.results import SweepResult, cells_table, load_run, runs_table, write_csv
+from jaxlab.results import SweepResult, cells_table, load_run, write_csv
 
 # SweepResult, load_run, cells_table and write_csv live in jaxlab.results; they are re-exported
 # here because callers import them from jaxlab.sweep.
@@ -182,6 +184,8 @@ def run_sweep(
     if out_path is not None:
         if pid == 0 or resume:
             cfg = _prepare_dir(out_path, cfg, resume)
+        if cfg is not None and cfg.keep_runs:
+            records.require()  # Parquet: one line if pyarrow is missing, before anything is written
         try:
             out_path.mkdir(parents=True, exist_ok=True)
         except OSError as e:
@@ -200,6 +204,8 @@ def run_sweep(
     try:
         if resume and validate.finished(out_path):  # nothing to compute, nothing to rewrite
             result = load_run(out_path)
+            if result.runs is not None:
+                result.runs.verify()  # every part read and checked: a damaged one is one line
         else:
             if resume:
                 _check_source(out_path, cfg)
@@ -270,7 +276,7 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
     redo = []  # finished chunks whose per-run records are damaged: recomputed, not recounted
     if runs_dir is not None:
         runs_dir.mkdir(exist_ok=True)
-        for task, why in validate.damaged_chunks(runs_dir, mine[:done], max_steps):
+        for task, why in validate.damaged_chunks(out, mine[:done], cfg):
             sys.stderr.write(f"jaxlab: {why}; recomputing that chunk\n")
             redo.append(task)
     mem_runs: list = []
@@ -302,9 +308,9 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
         agg.add_rows(r.first_cell, r.agg)
         if r.runs is not None:
             if runs_dir is not None:
-                rundir.save_npz(runs_dir / f"chunk-{r.task.index:07d}.npz", **r.runs)
+                records.write_part(out, cfg, r.task.index, r.runs)  # on disk as it finishes
             else:
-                mem_runs.append(r.runs)
+                mem_runs.append(records.chunk_columns(cfg, r.runs))
         counter["done"] += 1
         counter["session"] += 1
         counter["ran"] += task_size(r.task)
@@ -324,7 +330,7 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
     if redo:
         run_chunks(
             plan, redo, local[:nd],
-            lambda r: rundir.save_npz(runs_dir / f"chunk-{r.task.index:07d}.npz", **r.runs),
+            lambda r: records.write_part(out, cfg, r.task.index, r.runs),
         )  # fmt: skip
     with _Interrupt() as intr:
         try:
@@ -361,9 +367,11 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
     if n_proc > 1:
         agg = _sum_over_processes(agg)
     cells = cells_table(cfg, agg)
-    runs = runs_table(cfg, runs_dir, mem_runs) if cfg.keep_runs else None
-    if runs is not None:
-        cells.update(A.metric_quantiles(A.metric_names(cells), runs, cfg.n_cells))
+    runs = None
+    if cfg.keep_runs:  # on disk: read a column when used (the parts are never gathered here)
+        runs = records.concat(mem_runs) if runs_dir is None else records.RunRecords(out, cfg)
+        if A.metric_names(cells):
+            cells.update(A.metric_quantiles(A.metric_names(cells), runs, cfg.n_cells))
     n_total = cfg.total_runs
     dtype = _computed_dtype(cfg, computed_in)
     meta = {
@@ -402,8 +410,6 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
     result = SweepResult(cfg, cells, runs, meta, out)
     if out is not None and pid == 0:
         write_csv(out / "cells.csv", cells)
-        if runs is not None:
-            write_csv(out / "runs.csv", runs)
         prepare = cfg.problem_obj.prepare
         if (
             prepare is not None and cfg.points is None

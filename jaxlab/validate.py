@@ -11,20 +11,26 @@ What each file's check detects:
   ``checksum`` in :data:`FILES`, as written (``checksums``).
 * ``config.toml``: UTF-8, a valid config, its hash and chunk size equal to ``meta.json``'s, and
   its sha256. A resume also compares it with the checkpoint's config hash and chunk size.
-* ``cells.csv``, ``runs.csv``: UTF-8, ends in a newline, the columns of this config, one row per
-  cell (per restart), every row whole, numbers that parse, axis values equal to the config's
-  grid, integer counts non-negative and consistent (``n_success <= n_runs``, the status counts
-  add up to ``n_runs = n_runs`` of the config), rates and intervals equal to the counts, quantiles
-  ordered and in range; ``runs.csv``: run indices, cells, statuses and their names, and its
-  per-cell counts equal to ``cells.csv``'s. Then the sha256 recorded in ``meta.json``: a flipped
-  digit that the checks above cannot see (in a final loss, a quantile) is caught there.
+* ``cells.csv``: UTF-8, ends in a newline, the columns of this config, one row per cell, every
+  row whole, numbers that parse, axis values equal to the config's grid, integer counts
+  non-negative and consistent (``n_success <= n_runs``, the status counts add up to ``n_runs =
+  n_runs`` of the config), rates and intervals equal to the counts, quantiles ordered and in
+  range. Then the sha256 recorded in ``meta.json``: a flipped digit that the checks above cannot
+  see (in a quantile) is caught there.
+* ``runs/part-NNNNNNN.parquet`` (the per-run records, :mod:`jaxlab.records`), when they are
+  read (:func:`read_part`; ``load_run`` only glances: :func:`glance_parts`): the sha256 in
+  ``meta.json``, a whole Parquet file (footer magic, CRC-32 of every page read), this config's
+  schema, the chunk's row count, run indices, cells, statuses and their names, steps in range,
+  and the counts adding up to ``cells.csv``'s (:func:`check_run_counts`). On resume, a finished
+  chunk's part that is missing or damaged (the same checks, without a sha256) is *recovered*:
+  that chunk is recomputed (results do not depend on chunking, so the part comes back
+  bit-identical); its counts, already in the checkpoint, are not added again.
+* ``runs.csv`` of a run directory written before Parquet (:func:`read_legacy_runs`): as
+  ``cells.csv``, one row per restart, plus run indices, cells, statuses and their names, and its
+  per-cell counts equal to ``cells.csv``'s.
 * ``state.npz`` (resume): a whole ``.npz`` (zip CRC-32 on every array; a flipped byte anywhere
   is an error or reads back identical, tested byte by byte), every array of the shape the config
   gives, counts consistent with the chunks it says are done.
-* ``runs/chunk-*.npz`` (resume with ``keep_runs``): as ``state.npz``, plus run indices, statuses,
-  steps in range. A damaged or missing file of a finished chunk is *recovered*: that chunk is
-  recomputed (results do not depend on chunking, so the file comes back bit-identical); its
-  counts, already in the checkpoint, are not added again.
 
 Not checked here: ``state.log`` (each record carries a CRC-32 over its header and payload: a
 damaged record and everything after it is dropped and those chunks recomputed, see
@@ -42,6 +48,7 @@ To add a file: write its check, ``check(data: bytes, seen: dict) -> value`` rais
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import json
@@ -91,6 +98,7 @@ _REBUILD = (
 )
 _REWRITE = "delete it, then `jaxlab sweep --resume {d}` rewrites it from the checkpoint"
 _RESTORE = "restore it from a copy, or run the sweep again with another --out"
+RESTORE = _RESTORE
 CELL_COUNTS = ["n_runs", "n_success"] + [f"n_{s.name.lower()}" for s in Status]
 CELL_COLUMNS = (
     ["n_runs", "n_success", "success_rate", "ci_low", "ci_high"]
@@ -390,8 +398,6 @@ FILES: tuple[RunFile, ...] = (
             required=lambda seen: False, checksum=False),
     RunFile("config.toml", _check_config, _RESTORE),
     RunFile("cells.csv", _check_cells, _REBUILD),
-    RunFile("runs.csv", _check_runs, _REBUILD,
-            required=lambda seen: seen["config.toml"].keep_runs),
     RunFile("boundaries.npz", _check_boundaries, _DROP, required=lambda seen: False),
 )  # fmt: skip
 
@@ -439,6 +445,8 @@ def meta_text(d: Path, meta: dict) -> str:
         for f in FILES
         if f.checksum and (d / f.name).is_file()
     }
+    for p in sorted((d / "runs").glob("part-*.parquet")):  # the per-run records, part by part
+        meta["checksums"][f"runs/{p.name}"] = _sha256(p.read_bytes())
     meta["meta_sha256"] = _meta_digest(meta)
     return json.dumps(meta, indent=2)
 
@@ -579,25 +587,170 @@ def read_state(path: Path, *, version: int, chash: str, plan, mine, template, st
     return done, agg
 
 
-def damaged_chunks(runs_dir: Path, tasks, max_steps: int) -> list[tuple[object, str]]:
-    """``(task, why)`` for each of the finished chunks ``tasks`` whose per-run records file in
-    ``runs_dir`` is missing or damaged."""
+def damaged_chunks(run_dir: Path, tasks, cfg: SweepConfig) -> list[tuple[object, str]]:
+    """``(task, why)`` for each of the finished chunks ``tasks`` whose per-run records part in
+    ``run_dir`` (``runs/part-NNNNNNN.parquet``) is missing or damaged."""
+    from jaxlab.records import part_name
+
     out = []
     for t in tasks:
-        path = runs_dir / f"chunk-{t.index:07d}.npz"
+        name = part_name(t.index)
         try:
             try:
-                r = _npz(path.read_bytes())
+                data = (run_dir / name).read_bytes()
             except FileNotFoundError:
                 raise Damaged("missing") from None
-            _need(r, CHUNK_ARRAYS)
-            n = t.stop - t.start
-            if any(r[k].shape != (n,) for k in r):
-                raise Damaged(f"arrays of the wrong shape (expected {n} runs)")
-            _ensure(r["run"] == np.arange(t.start, t.stop), "run indices not the chunk's")
-            _ensure((r["status"] >= 0) & (r["status"] < len(Status)), "status out of range")
-            _ensure((r["steps"] >= 0) & (r["steps"] <= max_steps), "steps out of range")
-            _ensure((r["success"] == 0) | (r["success"] == 1), "success not 0 or 1")
+            check_part(data, cfg, t, None)
         except Damaged as e:
-            out.append((t, f"{path.relative_to(runs_dir.parent)}: {e}"))
+            out.append((t, f"{name}: {e}"))
+    return out
+
+
+# --- the per-run records (Parquet parts) ----------------------------------------------------
+PART_TODO = (
+    "delete it and meta.json, then `jaxlab sweep --resume {d}` recomputes that chunk's restarts "
+    "(only those)"
+)
+
+
+@functools.lru_cache(maxsize=16)
+def part_schema(cfg: SweepConfig):
+    """The ``pyarrow.Schema`` every part of ``cfg``'s records has."""
+    from jaxlab.records import chunk_columns, to_arrow
+
+    metrics, records = output_names(cfg)
+    empty = {k: np.zeros(0) for k in ("run", "final_loss", "steps", "status", "success")}
+    empty.update({k: np.zeros(0) for k in (*metrics, *records)})
+    return to_arrow(chunk_columns(cfg, empty)).schema
+
+
+def check_part(data: bytes, cfg: SweepConfig, task, columns, want_sha: str | None = None):
+    """The columns ``columns`` (None: all) of one part's bytes as a ``pyarrow.Table``, after
+    checking them: the sha256 recorded in meta.json (when given), a whole Parquet file (its
+    footer, the CRC-32 of every page read), this config's schema, the chunk's row count, and the
+    values of the columns read (run indices, cells, statuses and their names, steps); raises
+    :class:`Damaged`."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if not data:
+        raise Damaged("empty")
+    if len(data) < 12 or not data.startswith(b"PAR1") or not data.endswith(b"PAR1"):
+        raise Damaged("truncated or not a Parquet file (no PAR1 magic at both ends)")
+    if want_sha is not None and _sha256(data) != want_sha:
+        raise Damaged("does not match its sha256 in meta.json (changed or damaged)")
+    want = part_schema(cfg)
+    try:
+        f = pq.ParquetFile(pa.BufferReader(data), page_checksum_verification=True)
+        schema = f.schema_arrow
+        if schema.names != want.names or schema.types != want.types:
+            got = ", ".join(f"{n}: {t}" for n, t in zip(schema.names, schema.types))
+            raise Damaged(f"not this sweep's columns (it has {got})")
+        table = f.read(columns=list(want.names if columns is None else columns))
+    except Damaged:
+        raise
+    except Exception as e:  # noqa: BLE001  pyarrow raises its own kinds (ArrowInvalid, OSError)
+        why = (str(e).strip().splitlines() or [type(e).__name__])[0][:100]
+        raise Damaged(f"damaged Parquet file ({why})") from None
+    n = task.stop - task.start
+    if table.num_rows != n:
+        raise Damaged(f"{table.num_rows} rows, expected {n} (the chunk's restarts)")
+    cols = {name: table.column(name) for name in table.column_names}
+    if "run" in cols:
+        _ensure(
+            cols["run"].to_numpy() == np.arange(task.start, task.stop),
+            "run indices not the chunk's",
+        )
+    if "cell" in cols:
+        cell = np.arange(task.start, task.stop) // cfg.n_runs
+        _ensure(cols["cell"].to_numpy() == cell, "cell is not run // n_runs")
+    if "status" in cols:
+        st = cols["status"].to_numpy()
+        _ensure((st >= 0) & (st < len(Status)), f"status is not in 0-{len(Status) - 1}")
+    if "status_name" in cols:
+        for c in cols["status_name"].chunks:
+            names = [s.name.lower() for s in Status]
+            _ensure(c.dictionary.to_pylist() == names, "status_name's categories are not jaxlab's")
+            if "status" in cols:
+                _ensure(
+                    c.indices.to_numpy() == cols["status"].to_numpy(),
+                    "status_name does not match status",
+                )
+    if "steps" in cols:
+        steps = cols["steps"].to_numpy()
+        hi = max(cfg.setting("max_steps").values)
+        _ensure((steps >= 0) & (steps <= hi), f"steps not in [0, {hi}]")
+    return table
+
+
+def read_part(d: Path, cfg: SweepConfig, task, columns, meta: dict):
+    """:func:`check_part` of the part of chunk ``task`` in run directory ``d``; a damaged one
+    is a one-line :class:`ConfigError` naming it and what to do."""
+    from jaxlab.records import part_name
+
+    name = part_name(task.index)
+    try:
+        try:
+            data = (d / name).read_bytes()
+        except FileNotFoundError:
+            raise Damaged("missing") from None
+        except OSError as e:
+            raise Damaged(f"cannot be read ({e.strerror})") from None
+        return check_part(data, cfg, task, columns, (meta.get("checksums") or {}).get(name))
+    except Damaged as e:
+        raise _error(d, name, str(e), PART_TODO) from None
+
+
+def glance_parts(d: Path, cfg: SweepConfig) -> None:
+    """What :func:`~jaxlab.results.load_run` checks of the records without reading them: every
+    part is there and ends in Parquet's footer magic (the rest when a column is read)."""
+    from jaxlab.engine import make_plan
+    from jaxlab.records import part_name
+
+    for t in make_plan(cfg).tasks:
+        name = part_name(t.index)
+        try:
+            with open(d / name, "rb") as f:
+                size = f.seek(0, 2)
+                f.seek(max(size - 4, 0))
+                tail = f.read(4)
+        except FileNotFoundError:
+            raise _error(d, name, "missing", PART_TODO) from None
+        except OSError as e:
+            raise _error(d, name, f"cannot be read ({e.strerror})", PART_TODO) from None
+        if size == 0:
+            raise _error(d, name, "empty", PART_TODO)
+        if size < 12 or tail != b"PAR1":
+            raise _error(d, name, "truncated or not a Parquet file (no PAR1 footer)", PART_TODO)
+
+
+def check_run_counts(cfg: SweepConfig, cells: dict, cols: dict) -> None:
+    """The per-run records add up to cells.csv's counts (:class:`Damaged` if not)."""
+    cell = np.asarray(cols["cell"], np.int64)
+    status = np.asarray(cols["status"])
+    counts = {"n_success": np.bincount(cell, np.asarray(cols["success"]), cfg.n_cells)}
+    for s in Status:
+        counts[f"n_{s.name.lower()}"] = np.bincount(cell, status == s, cfg.n_cells)
+    for name, count in counts.items():
+        _each(count == cells[name], f"its {name} differs from cells.csv's", "cell", 0)
+
+
+def read_legacy_runs(d: Path, cfg: SweepConfig, cells: dict | None, meta: dict) -> dict:
+    """``runs.csv`` of a run directory written before Parquet, checked (:func:`_check_runs`,
+    and its sha256 in meta.json), in the dtypes the Parquet records have."""
+    path = d / "runs.csv"
+    try:
+        data = path.read_bytes()
+        out = _check_runs(data, {"config.toml": cfg, "cells.csv": cells})
+        want = (meta.get("checksums") or {}).get("runs.csv")
+        if want is not None and _sha256(data) != want:
+            raise Damaged("does not match its sha256 in meta.json (changed or damaged)")
+    except OSError as e:
+        raise _error(d, "runs.csv", f"cannot be read ({e.strerror})", _RESTORE) from None
+    except Damaged as e:
+        raise _error(d, "runs.csv", str(e), _RESTORE) from None
+    out["cell"] = out["cell"].astype(np.int32)
+    for name in ("steps", "status"):
+        out[name] = out[name].astype(np.int32)
+    out["success"] = out["success"].astype(bool)
     return out

@@ -233,8 +233,10 @@ def test_moons_sigkill_mid_sweep_then_resume_is_bit_identical(moons, tmp_path, c
     full = tmp_path / "full"
     cfg = from_toml((out / "config.toml").read_text())
     run_sweep(cfg, full, n_devices=2, figures=False, progress=False)
-    names = ("cells.csv", "runs.csv", "config.toml", "problem.json")
+    names = ("cells.csv", "config.toml", "problem.json")
     assert _bytes(out, *names) == _bytes(full, *names)
+    parts = sorted(p.relative_to(out) for p in out.glob("runs/part-*.parquet"))
+    assert len(parts) == 256 and _bytes(out, *parts) == _bytes(full, *parts)
 
 
 def test_moons_new_traced_values_do_not_recompile(moons, references):
@@ -443,7 +445,7 @@ def test_metrics_are_a_per_run_column(tmp_path):
     )
     out = tmp_path / "run"
     run_sweep(cfg, out, n_devices=1, figures=False, progress=False)
-    runs = pd.read_csv(out / "runs.csv")
+    runs = pd.read_parquet(out / "runs")
     assert len(runs) == 20 and runs["wnorm"].notna().all()
     # The value is the metric of the run's final parameters (the restart replayed alone).
     plan = engine.make_plan(cfg)

@@ -9,10 +9,11 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from jaxlab.config import from_toml
-from jaxlab.sweep import run_sweep
+from jaxlab.sweep import load_run, run_sweep
 
 ARGS = [
     "--n-runs", "64", "--lr", "0.3:3:4:log", "--scale", "0.5,2", "--max-steps", "30",
@@ -56,9 +57,17 @@ def _finish(out: Path):
     return run_sweep(None, out, resume=True, figures=False, progress=False)
 
 
+def _records(d: Path) -> tuple[dict, dict]:
+    """The per-run records: each Parquet part's bytes, and the loaded table's columns' bytes."""
+    parts = {p.name: p.read_bytes() for p in sorted((d / "runs").glob("part-*.parquet"))}
+    runs = load_run(d).runs
+    return parts, {k: np.asarray(runs[k]).tobytes() for k in runs}
+
+
 def _assert_identical(out: Path, reference: Path):
-    for name in ("cells.csv", "runs.csv", "config.toml"):
+    for name in ("cells.csv", "config.toml"):
         assert (out / name).read_bytes() == (reference / name).read_bytes(), name
+    assert _records(out) == _records(reference)
     assert not list(out.rglob(".tmp-*"))
     assert not (out / ".lock").exists()
 

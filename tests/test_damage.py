@@ -6,6 +6,7 @@ nothing."""
 import json
 import os
 import random
+import re
 import shutil
 import socket
 import subprocess
@@ -122,7 +123,8 @@ def _cli(argv, capsys):
 
 
 # --- the files a finished run is read from: damage is an error, everywhere --------------------
-READ = ["config.toml", "cells.csv", "runs.csv", "meta.json", "boundaries.npz"]
+READ = ["config.toml", "cells.csv", "meta.json", "boundaries.npz"]
+PART = "runs/part-0000003.parquet"  # per-run records: one Parquet file per chunk
 
 
 @pytest.mark.parametrize("how", list(DAMAGES))
@@ -143,7 +145,47 @@ def test_damaged_finished_run_is_one_line(prepared, tmp_path, capsys, name, how)
     assert _files(d) == before  # the damaged file too: the error path writes nothing
 
 
-@pytest.mark.parametrize("name", ["cells.csv", "runs.csv", "meta.json"])
+@pytest.mark.parametrize("how", list(DAMAGES))
+def test_damaged_part_is_one_line(prepared, tmp_path, capsys, how):
+    """load_run glances at the parts (each there, with Parquet's footer), so a cut, emptied or
+    overwritten part is an error at once; a flipped bit inside is one when the records are
+    read (its sha256 in meta.json), and a resume of the finished sweep reads them all."""
+    d = _copy(prepared, tmp_path, "finished")
+    _damage(d / PART, how)
+    before = _files(d)
+    if how == "flipped":
+        res = load_run(d)
+        assert res.cells["n_runs"].tolist() == [20] * 6
+        with pytest.raises(ConfigError) as e:
+            res.runs["final_loss"]  # noqa: B018
+        assert "does not match its sha256" in _one_line(str(e.value) + "\n", PART)
+    else:
+        with pytest.raises(ConfigError) as e:
+            load_run(d)
+        _one_line(str(e.value) + "\n", PART)
+        rc, out, err = _cli(["plot", str(d)], capsys)
+        assert rc == 2 and out == ""
+        _one_line(err, PART)
+    rc, out, err = _cli(["sweep", "--resume", str(d), *QUIET], capsys)
+    assert rc == 2 and out == ""
+    assert "recomputes that chunk" in _one_line(err, PART)
+    assert _files(d) == before
+
+
+def test_the_advice_for_a_part_recomputes_that_chunk(prepared, tmp_path, capsys):
+    d = _copy(prepared, tmp_path, "finished")
+    _damage(d / PART, "flipped")
+    rc, _, err = _cli(["sweep", "--resume", str(d), *QUIET], capsys)
+    assert rc == 2 and f"delete it and meta.json, then `jaxlab sweep --resume {d}`" in err
+    (d / PART).unlink()
+    (d / "meta.json").unlink()
+    rc, _, err = _cli(["sweep", "--resume", str(d), *QUIET], capsys)
+    assert rc == 0 and "runs/part-0000003.parquet: missing; recomputing that chunk" in err
+    assert _files(d / "runs") == _files(prepared / "finished" / "runs")
+    assert (d / "cells.csv").read_bytes() == (prepared / "finished" / "cells.csv").read_bytes()
+
+
+@pytest.mark.parametrize("name", ["cells.csv", "meta.json"])
 def test_the_advice_rebuilds_without_retraining(prepared, tmp_path, capsys, monkeypatch, name):
     d = _copy(prepared, tmp_path, "finished")
     _damage(d / name, "truncated")
@@ -157,19 +199,20 @@ def test_the_advice_rebuilds_without_retraining(prepared, tmp_path, capsys, monk
 
     monkeypatch.setattr("jaxlab.sweep.compile_all", no_training)
     assert _cli(["sweep", "--resume", str(d), *QUIET], capsys)[0] == 0
-    for f in ("cells.csv", "runs.csv"):
-        assert (d / f).read_bytes() == (prepared / "finished" / f).read_bytes(), f
+    assert (d / "cells.csv").read_bytes() == (prepared / "finished" / "cells.csv").read_bytes()
+    assert _files(d / "runs") == _files(prepared / "finished" / "runs")
+    parts = {f"runs/part-{i:07d}.parquet" for i in range(8)}
     assert load_run(d).meta["checksums"].keys() == {
         "config.toml",
         "cells.csv",
-        "runs.csv",
         "boundaries.npz",
+        *parts,
     }
 
 
 # --- files a finished run is not read from: ignored, untouched --------------------------------
 @pytest.mark.parametrize("how", list(DAMAGES))
-@pytest.mark.parametrize("name", ["state.npz", "runs/chunk-0000003.npz", "success_rate.png"])
+@pytest.mark.parametrize("name", ["state.npz", "success_rate.png"])
 def test_finished_run_ignores_what_it_does_not_read(prepared, tmp_path, capsys, name, how):
     d = _copy(prepared, tmp_path, "finished")
     if name.endswith(".png"):
@@ -200,11 +243,6 @@ CONSISTENCY = [
     ("cells.csv", 1, "n_runs", "-20", "row 1: n_runs is negative"),
     ("cells.csv", 5, "lr", "2.5", "row 5, column lr: '2.5', the config's grid says '2.0'"),
     ("cells.csv", 6, "median_steps", "25.0", "row 6: the steps quantiles are out of order"),
-    ("runs.csv", 7, "success", "1", "its n_success differs from cells.csv's"),
-    ("runs.csv", 9, "status", "7", "row 9: status is not in 0-3"),
-    ("runs.csv", 9, "status", "1", "row 9: status_name does not match status"),
-    ("runs.csv", 50, "run", "48", "row 50: run is not the row's index"),
-    ("runs.csv", 11, "steps", "x", "row 11, column steps: 'x' is not an integer"),
 ]
 
 
@@ -215,6 +253,36 @@ def test_inconsistent_tables_are_caught(prepared, tmp_path, name, row, col, valu
     _edit_csv(d / name, row, col, value)
     with pytest.raises(ConfigError, match=f"{name}: .*{says}"):
         load_run(d)
+
+
+PART_EDITS = [  # row 2 of part 3 (16 runs a part): run 50, in cell 2
+    ("success", lambda v: ~v, "its n_success differs from cells.csv's"),
+    ("status", lambda v: v + 7, "status is not in 0-3"),
+    ("status", lambda v: (v + 1) % 4, "status_name does not match status"),
+    ("run", lambda v: v - 2, "run indices not the chunk's"),
+    ("steps", lambda v: v + 99, "steps not in [0, 20]"),
+]
+
+
+@pytest.mark.parametrize(("col", "edit", "says"), PART_EDITS)
+def test_inconsistent_parts_are_caught(prepared, tmp_path, col, edit, says):
+    """A part rewritten as a whole Parquet file (its pages' CRCs hold) with values that cannot
+    be: caught when the records are read, without meta.json's checksums."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    d = _copy(prepared, tmp_path, "finished")
+    (d / "meta.json").unlink()
+    table = pq.read_table(d / PART)
+    values = table.column(col).to_numpy().copy()
+    values[2:3] = edit(values[2:3])
+    table = table.set_column(table.schema.get_field_index(col), col, pa.array(values))
+    pq.write_table(table, d / PART)
+    res = load_run(d)
+    where = "runs: cell 2" if col == "success" else PART  # the counts: over every part
+    with pytest.raises(ConfigError, match=f"{where}: .*{re.escape(says)}") as e:
+        res.runs.columns()
+    _one_line(str(e.value) + "\n", where)
 
 
 def test_checksum_catches_what_parses(prepared, tmp_path):
@@ -233,7 +301,7 @@ RESUME = [
     ("config.toml", "error"),
     ("state.npz", "error"),
     ("state.log", "recovered"),  # a record failing its CRC is dropped: those chunks rerun
-    ("runs/chunk-0000001.npz", "recovered"),  # a finished chunk's records: recomputed
+    ("runs/part-0000001.parquet", "recovered"),  # a finished chunk's records: recomputed
     (".lock", "recovered"),  # the lock is flock; a damaged record is taken over
 ]
 
@@ -259,12 +327,9 @@ def test_damaged_interrupted_run_resumes_or_says_why(
         assert "recomputing that chunk" in _one_line(err, f"{name}: ")
     else:
         assert err == ""
-    for f in ("cells.csv", "runs.csv", "config.toml"):
+    for f in ("cells.csv", "config.toml"):
         assert (d / f).read_bytes() == (prepared / "finished" / f).read_bytes(), f
-    back = rundir.load_npz(d / "runs" / "chunk-0000001.npz")
-    want = rundir.load_npz(prepared / "finished" / "runs" / "chunk-0000001.npz")
-    assert back.keys() == want.keys()
-    assert all(np.array_equal(back[k], want[k]) for k in want)
+    assert _files(d / "runs") == _files(prepared / "finished" / "runs")  # every part, bytes
     assert not (d / ".lock").exists()
 
 
@@ -313,23 +378,28 @@ def test_log_header_is_in_its_checksum(tmp_path):
     assert [t for t, _, _ in log.read()] == [0]
 
 
-def test_every_bit_flip_of_a_chunk_file_is_caught_or_harmless(prepared, tmp_path):
+def test_every_bit_flip_of_a_part_is_caught_or_harmless(prepared, tmp_path):
+    """A resume checks a finished chunk's part without meta.json's sha256 (an interrupted sweep
+    has none): Parquet's footer, the CRC-32 of its pages, the schema and the values. A bit
+    flipped anywhere is caught, or the part reads back the same table (e.g. in statistics)."""
+    import pyarrow.parquet as pq
+
     d = _copy(prepared, tmp_path, "finished")
-    path = d / "runs" / "chunk-0000002.npz"
+    cfg = load_run(d).config
+    path = d / "runs" / "part-0000002.parquet"
     good, task = path.read_bytes(), _task(2)
-    want = rundir.load_npz(path)
+    want = pq.read_table(path)
     caught = harmless = 0
-    for i in range(0, len(good), 4):  # a bit of every 4th byte: each zip field is hit
+    for i in range(0, len(good), 3):  # a bit of every 3rd byte: each Parquet field is hit
         b = bytearray(good)
         b[i] ^= 1 << (i % 7)
         path.write_bytes(bytes(b))
-        if validate.damaged_chunks(d / "runs", [task], 20):
+        if validate.damaged_chunks(d, [task], cfg):
             caught += 1
             continue
-        back = rundir.load_npz(path)
-        assert all(np.array_equal(back[k], want[k]) for k in want), i
+        assert pq.read_table(path).equals(want), i
         harmless += 1
-    assert caught > len(good) // 8 and harmless > 0
+    assert caught > len(good) // 3 // 2 and harmless > 0
 
 
 def test_bit_flips_of_meta_json_are_caught_or_harmless(prepared, tmp_path):

@@ -50,7 +50,7 @@ def test_regression_cli_success_rule_and_metrics(env, tmp_path):
         "--set", "width=4", "--set", "lr=0.03,0.3", "--set", "scale=1,4",
     )  # fmt: skip
     cells = pd.read_csv(out / "cells.csv")
-    runs = pd.read_csv(out / "runs.csv")
+    runs = pd.read_parquet(out / "runs")  # the per-run records: one Parquet dataset
     assert len(cells) == 4 and (cells["n_runs"] == 16).all() and len(runs) == 64
     for name in ("r2", "within"):
         for agg in ("mean", "min", "max"):

@@ -158,7 +158,7 @@ def test_statuses_and_counts_add_up(reference):
 def test_run_directory(tmp_path):
     out = tmp_path / "run"
     res = run_sweep(SMALL, out, figures=False, progress=False)
-    for f in ("config.toml", "cells.csv", "runs.csv", "meta.json", "state.npz"):
+    for f in ("config.toml", "cells.csv", "runs/part-0000000.parquet", "meta.json", "state.npz"):
         assert (out / f).is_file(), f
     df = pd.read_csv(out / "cells.csv")
     for col in (
@@ -175,7 +175,7 @@ def test_run_directory(tmp_path):
     ):
         assert col in df.columns
     assert len(df) == 6 and (df["n_runs"] == 40).all()
-    assert len(pd.read_csv(out / "runs.csv")) == 240
+    assert len(pd.read_parquet(out / "runs")) == 240  # the parts are one dataset
     meta = json.loads((out / "meta.json").read_text())
     assert meta["versions"]["jax"] == jax.__version__ and meta["config_hash"]
     assert meta["timings"]["compile_s"] >= 0
