@@ -504,15 +504,21 @@ def runs_per_cell(tasks, n_cells: int, n_runs: int) -> np.ndarray:
 ROUND_ARRAYS = ("round", "task_base", "round_start", "round_target")
 
 
+def _checkpoint_todo(path: Path) -> str:
+    """What to do about a damaged checkpoint ``path``."""
+    return (
+        f"the checkpoint cannot be used: restore it, or delete {path.name} and "
+        f"{path.with_suffix('.log').name} and `jaxlab sweep --resume {path.parent}` recomputes "
+        "the sweep"
+    )
+
+
 def read_round(path: Path, cfg) -> dict:
     """An adaptive sweep's round from its checkpoint ``path``: ``round`` (from 1),
     ``task_base`` (chunks of the earlier rounds), and each cell's restarts at its start
     (``round_start``) and end (``round_target``), checked for shape and order."""
     d = path.parent
-    todo = (
-        f"the checkpoint cannot be used: restore it, or delete {path.name} and "
-        f"{path.with_suffix('.log').name} and `jaxlab sweep --resume {d}` recomputes the sweep"
-    )
+    todo = _checkpoint_todo(path)
     try:
         st = _npz(path.read_bytes())
         _need(st, ROUND_ARRAYS)
@@ -541,10 +547,7 @@ def read_state(path: Path, *, version: int, chash: str, plan, mine, template, st
     this process's chunks, ``template`` the zero Aggregates of the config; ``start``: each
     cell's restarts before ``mine`` (an adaptive sweep's round), default none."""
     d = path.parent
-    todo = (
-        f"the checkpoint cannot be used: restore it, or delete {path.name} and "
-        f"{path.with_suffix('.log').name} and `jaxlab sweep --resume {d}` recomputes the sweep"
-    )
+    todo = _checkpoint_todo(path)
     try:
         st = _npz(path.read_bytes())
         _need(st, ("version", "config_hash", "chunk_size"))
