@@ -114,26 +114,25 @@ def to_arrow(cols: dict[str, np.ndarray]):
 _FEW = {"cell", "steps", "status", "success", "status_name"}
 
 
-def _dictionary_columns(cfg, cols: dict) -> list[str]:
-    """Columns worth a Parquet dictionary: few values per chunk (cells, axes, statuses, steps);
-    run indices and losses are dense (a dictionary would only be tried and dropped)."""
-    axes = {a.name for a in cfg.axes}
-    return [k for k in cols if k in _FEW or k in axes or cols[k].dtype.kind == "U"]
-
-
-def write_part(run_dir: Path, cfg, index: int, records: dict) -> None:
-    """Write chunk ``index``'s records (the engine's per-run arrays) to its part, atomically;
-    pages carry CRC-32 checksums, verified when read back."""
-    pq = require()
-    cols = chunk_columns(cfg, records)
-    table = to_arrow(cols)
+def encode(cfg, table) -> bytes:
+    """A chunk's table as the bytes of its Parquet part (deterministic: the same table gives
+    the same bytes, which is how a part of an unfinished sweep, with no sha256 recorded yet, is
+    checked whole); pages carry CRC-32 checksums, verified when read back."""
     import pyarrow as pa
 
-    sink = pa.BufferOutputStream()
-    few = _dictionary_columns(cfg, cols)
+    pq = require()
+    axes = {a.name for a in cfg.axes}
+    few = [
+        f.name
+        for f in table.schema
+        if f.name in _FEW or f.name in axes or pa.types.is_dictionary(f.type)
+    ]
     dense = {
-        k: "BYTE_STREAM_SPLIT" for k, v in cols.items() if k not in few and v.dtype.kind == "f"
+        f.name: "BYTE_STREAM_SPLIT"
+        for f in table.schema
+        if f.name not in few and pa.types.is_floating(f.type)
     }
+    sink = pa.BufferOutputStream()
     pq.write_table(
         table,
         sink,
@@ -146,9 +145,15 @@ def write_part(run_dir: Path, cfg, index: int, records: dict) -> None:
         write_statistics=["run", "cell"],  # lets a filter on cells skip other parts
         write_page_checksum=True,
     )
+    return sink.getvalue().to_pybytes()
+
+
+def write_part(run_dir: Path, cfg, index: int, records: dict) -> None:
+    """Write chunk ``index``'s records (the engine's per-run arrays) to its part, atomically."""
     from jaxlab import rundir
 
-    rundir.atomic_write(Path(run_dir) / part_name(index), sink.getvalue().to_pybytes())
+    table = to_arrow(chunk_columns(cfg, records))
+    rundir.atomic_write(Path(run_dir) / part_name(index), encode(cfg, table))
 
 
 def _to_numpy(chunked) -> np.ndarray:

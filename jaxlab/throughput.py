@@ -230,6 +230,8 @@ def _timed_runs(R, method, dtype, devices, seed, work_dir, lanes="auto"):
     plan = make_plan(cfg, len(devices), devices[0].platform)
     compile_s = compile_all(plan, devices, both=True)
 
+    last: dict = {}  # the last engine run's steps and lanes
+
     def engine():
         agg = Aggregates.zeros(cfg.n_cells, MAX_STEPS)
         ran = {"steps": 0, "lanes": set()}
@@ -241,8 +243,8 @@ def _timed_runs(R, method, dtype, devices, seed, work_dir, lanes="auto"):
 
         t0 = time.perf_counter()
         run_chunks(plan, plan.tasks, devices, on_chunk)
-        agg.steps_run = ran["steps"]
-        agg.lanes = "/".join(sorted(ran["lanes"]))
+        last["steps_run"] = ran["steps"]
+        last["lanes"] = "/".join(sorted(ran["lanes"]))
         return time.perf_counter() - t0, agg
 
     def end_to_end(i):
@@ -258,7 +260,7 @@ def _timed_runs(R, method, dtype, devices, seed, work_dir, lanes="auto"):
         "max_steps": MAX_STEPS, "lr_values": k, "n_devices": len(devices),
         "chunk_size": plan.chunk_size, "n_chunks": len(plan.tasks), "compile_s": compile_s,
     }  # fmt: skip
-    return engine, end_to_end, base
+    return engine, end_to_end, base, last
 
 
 def measure(R, method, dtypes, devices, repeats, seed, work_dir, lanes="auto") -> list[dict]:
@@ -277,7 +279,7 @@ def measure(R, method, dtypes, devices, repeats, seed, work_dir, lanes="auto") -
     if R <= BIG_R:
         # Warm-up: first-call costs (transfers, allocations; for the sweep, the compile of its
         # boundary replay) are not throughput.
-        for engine, end_to_end, _ in runs.values():
+        for engine, end_to_end, _, _ in runs.values():
             engine()
             end_to_end(-1)
     n = repeats if repeats is not None else (3 if R <= BIG_R else 1)
@@ -287,7 +289,7 @@ def measure(R, method, dtypes, devices, repeats, seed, work_dir, lanes="auto") -
     last = {}
     for i in range(n):
         for d in dtypes if i % 2 == 0 else dtypes[::-1]:
-            engine, end_to_end, _ = runs[d]
+            engine, end_to_end, _, _ = runs[d]
             _reset_peak_rss()
             t, agg = engine()
             t_eng[d].append(t)
@@ -307,10 +309,11 @@ def measure(R, method, dtypes, devices, repeats, seed, work_dir, lanes="auto") -
             rec = {**base, "variant": variant, "times_s": times, "median_s": med}
             # Steps the restarts took, per second, and the budget's (R x max_steps: the
             # peers' figure of merit, so ratios to them are ratios of wall times).
-            rec["restart_steps_per_s"] = agg.steps_run / med
+            ran = runs[d][3]
+            rec["restart_steps_per_s"] = ran["steps_run"] / med
             rec["budget_steps_per_s"] = base["R_run"] * MAX_STEPS / med
-            rec["budget_used"] = agg.steps_run / (base["R_run"] * MAX_STEPS)
-            rec["lanes"] = agg.lanes
+            rec["budget_used"] = ran["steps_run"] / (base["R_run"] * MAX_STEPS)
+            rec["lanes"] = ran["lanes"]
             rec["peak_rss_mb"] = rss[d, variant]
             recs.append(rec)
         recs[1]["same_counts_as_engine"] = int(res.cells["n_success"].sum()) == int(

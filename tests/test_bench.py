@@ -79,8 +79,8 @@ def test_dtypes_timed_side_by_side_and_repeats_at_every_R(tmp_path, monkeypatch)
     real = tp._timed_runs
 
     def spy(R, method, dtype, *args):
-        engine, end_to_end, base = real(R, method, dtype, *args)
-        return (lambda: order.append(dtype) or engine()), end_to_end, base
+        engine, end_to_end, base, last = real(R, method, dtype, *args)
+        return (lambda: order.append(dtype) or engine()), end_to_end, base, last
 
     monkeypatch.setattr(tp, "_timed_runs", spy)
     argv = ["--R", "1000", "--methods", "autodiff", "--dtypes", "float32", "float64"]

@@ -29,6 +29,7 @@ from jaxlab.cli import main, make_parser
 from jaxlab.config import SweepConfig, from_toml, to_toml
 from jaxlab.descent import Status, descend
 from jaxlab.errors import ConfigError
+from jaxlab.loop import RunOut
 from jaxlab.presets import preset
 from jaxlab.sweep import cells_table, load_run, run_sweep, write_csv
 
@@ -218,7 +219,7 @@ def test_steps_binned_with_each_cells_own_budget():
     """The aggregation of a 2000-step chunk into a table sized for 3000 steps keeps the
     2000-step bins (width 2), not the 3000-step ones (width 3)."""
     steps = jnp.array([256, 257, 1999], jnp.int32)
-    out = engine.RunOut(jnp.zeros(3), steps, jnp.zeros(3, jnp.int32), jnp.zeros(3, bool), {}, {})
+    out = RunOut(jnp.zeros(3), steps, jnp.zeros(3, jnp.int32), jnp.zeros(3, bool), {}, {})
     agg = A.chunk_aggregates(out, jnp.zeros(3, jnp.int32), jnp.ones(3, jnp.int32), 1, 2000, 1001)
     hist = np.asarray(agg.steps_hist[0])
     assert hist.shape == (1001,) and hist[128] == 2 and hist[999] == 1

@@ -73,7 +73,7 @@ def test_chunk_call_is_run_chunks_first_chunk():
     got = []
     engine.run_chunks(plan, plan.tasks[:1], on_chunk=got.append)
     before = engine.COMPILE_STATS["compiles"]
-    program, args = engine.chunk_call(plan, plan.tasks[0])
+    program, args = engine.chunk_call(plan, plan.tasks[0], lanes=got[0].lanes)
     agg = jax.device_get(program(*args)[0])
     assert engine.COMPILE_STATS["compiles"] == before
     for mine, theirs in zip(agg, got[0].agg):
@@ -264,7 +264,9 @@ def test_memory_is_bounded_by_cells_not_runs():
     nbytes = sum(a.nbytes for a in small)
     assert nbytes < 2_000_000
     plan = engine.make_plan(SweepConfig(n_runs=100_000), n_devices=2)
-    assert plan.chunk_size == 2 * engine.CPU_RUNS_PER_DEVICE
+    # 32 restarts per lane of a block (recycled lanes idle at a chunk's end), at least 32k a device.
+    per_device = max(engine.CPU_RUNS_PER_DEVICE, 32 * plan.block)
+    assert plan.chunk_size == 2 * per_device
     assert len(plan.tasks) == -(-plan.config.total_runs // plan.chunk_size)
 
 
