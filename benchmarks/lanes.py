@@ -56,7 +56,7 @@ def bench_once(tree: Path, R: int, tmp: Path) -> dict:
     p = subprocess.run(cmd, env=_env(tree), cwd=tmp, capture_output=True, text=True)
     if p.returncode != 0:
         raise SystemExit(f"{tree}: {' '.join(cmd)} failed: {p.stderr.strip()[-400:]}")
-    recs = json.loads((out / "bench.json").read_text())["records"]
+    recs = json.loads((out / "bench.json").read_text())["measurements"]
     eng = next(r for r in recs if r["impl"] == "jaxlab" and r["variant"] == "engine")
     return {"run_s": eng["median_s"], "compile_s": eng["compile_s"],
             "steps_run": int(round(eng.get("budget_used", 1.0) * R * 100)),

@@ -378,9 +378,11 @@ def _program(plan: Plan, spec: RunSpec, mesh: Mesh, key_shape, lanes: str = "den
     )  # fmt: skip
 
 
-# Cost of a refill (writing the outcomes, gathering the next starts) in steps of the lanes:
-# measured on the lab's network, the cost model's one constant (experiments/recycle_refill.py).
-REFILL_COST = 1.0
+# Cost of a refill (writing the outcomes, gathering the next starts) in steps of the lanes, the
+# cost model's one constant. On the peers' workload (87% of the budget used; 2-core AMD EPYC)
+# recycled lanes took 2.96 s against dense's 2.38 (jaxlab bench --R 1000000 --lanes ...):
+# about 1.5 steps a refill of 4; 2 keeps the choice on the safe side (dense there).
+REFILL_COST = 2.0
 
 
 class LaneChoice(NamedTuple):
@@ -493,6 +495,9 @@ def run_chunks(
     pending = None
     for task in list(tasks) + [None]:
         launched = None
+        if task is not None and task.combo in probing and task.combo not in choices:
+            _read_back(plan, pending, choices, on_chunk)  # the probe decides this chunk's lanes
+            pending = None
         if task is not None:
             mode = choices[task.combo].lanes if task.combo in choices else "recycle"
             probe = task.combo not in choices and task.combo not in probing
@@ -502,34 +507,36 @@ def run_chunks(
             first_cell, args = _inputs(plan, task, sharding)
             launched = (task, first_cell, mode, probe, f(*args, key_data))
         if pending is not None:
-            ptask, pfirst, pmode, pprobe, (agg, runs, sample, metrics, steps, periods) = pending
-            agg, runs, metrics, steps, periods = jax.device_get(
-                (agg, runs, metrics, steps, periods)
-            )
-            g = task_runs(ptask)
-            n = len(g)
-            if pprobe:
-                choices[ptask.combo] = choose_lanes(plan, ptask.combo, steps, n, periods)
-            seg = g // plan.config.stride - pfirst
-            names = tuple(metrics)
-            metric = metric_aggregates(
-                {k: v[:n] for k, v in metrics.items()}, names, seg, plan.n_seg
-            )
-            records = None
-            if runs is not None:
-                records = {
-                    "run": g,
-                    "final_loss": np.asarray(runs.loss[:n], np.float64),
-                    "steps": np.asarray(runs.steps[:n]),
-                    "status": np.asarray(runs.status[:n]),
-                    "success": np.asarray(runs.success[:n]),
-                    **{k: np.asarray(v[:n]) for k, v in runs.metrics.items()},
-                    **{k: np.asarray(v[:n], np.float64) for k, v in runs.record.items()},
-                }
-            agg = Aggregates(*agg[:5], *metric)
-            steps_run = int(np.asarray(steps[:n], np.int64).sum())
-            on_chunk(ChunkResult(ptask, pfirst, agg, records, str(sample.dtype), steps_run, pmode))
+            _read_back(plan, pending, choices, on_chunk)
         pending = launched
+
+
+def _read_back(plan: Plan, pending, choices: dict, on_chunk) -> None:
+    """Read a launched chunk back, decide its combination's lanes if it was a probe, and call
+    ``on_chunk``."""
+    ptask, pfirst, pmode, pprobe, (agg, runs, sample, metrics, steps, periods) = pending
+    agg, runs, metrics, steps, periods = jax.device_get((agg, runs, metrics, steps, periods))
+    g = task_runs(ptask)
+    n = len(g)
+    if pprobe:
+        choices[ptask.combo] = choose_lanes(plan, ptask.combo, steps, n, periods)
+    seg = g // plan.config.stride - pfirst
+    names = tuple(metrics)
+    metric = metric_aggregates({k: v[:n] for k, v in metrics.items()}, names, seg, plan.n_seg)
+    records = None
+    if runs is not None:
+        records = {
+            "run": g,
+            "final_loss": np.asarray(runs.loss[:n], np.float64),
+            "steps": np.asarray(runs.steps[:n]),
+            "status": np.asarray(runs.status[:n]),
+            "success": np.asarray(runs.success[:n]),
+            **{k: np.asarray(v[:n]) for k, v in runs.metrics.items()},
+            **{k: np.asarray(v[:n], np.float64) for k, v in runs.record.items()},
+        }
+    agg = Aggregates(*agg[:5], *metric)
+    steps_run = int(np.asarray(steps[:n], np.int64).sum())
+    on_chunk(ChunkResult(ptask, pfirst, agg, records, str(sample.dtype), steps_run, pmode))
 
 
 def compile_all(plan: Plan, devices=None, both: bool = False) -> float:

@@ -27,9 +27,9 @@ from jaxlab.loop import RunOut, RunSpec
 
 __all__ = ["REFILL", "dense", "recycled"]
 
-# Steps between refills. Measured on the lab's network (experiments/recycle_refill.py): 1, 2, 4,
-# 8 and 16 within a few percent of each other at 100 steps, 4 the fastest at 5,000; a restart
-# that stops waits at most refill - 1 steps for its lane to be refilled.
+# Steps between refills: a restart that stops waits at most refill - 1 steps for its lane to be
+# refilled, and a refill costs about two steps (engine.REFILL_COST). Not yet tuned by measurement:
+# experiments/recycle_refill.py times 1, 2, 4, 8 and 16.
 REFILL = 4
 
 

@@ -135,3 +135,17 @@ def test_cli_bad_points_exit_2_nothing_written(tmp_path, env):
         f"jaxlab: error: {pts}: line 3 has 1 fields, the header 2 (lr, scale)"
     ]
     assert not out.exists()
+
+
+def test_to_xarray_of_points_is_one_point_dimension():
+    """A point list is not a product grid: one `point` dimension, each setting a coordinate
+    along it, each variable the cells column in point order."""
+    pytest.importorskip("xarray")
+    pts = [{"lr": 0.5, "scale": 1.0}, {"lr": 0.1, "scale": 0.5}, {"lr": 1.0, "scale": 2.0}]
+    res = run_sweep(_cfg(pts), None, figures=False, progress=False)
+    ds = res.to_xarray()
+    assert list(ds.sizes) == ["point"] and ds.sizes["point"] == 3
+    np.testing.assert_array_equal(ds["lr"].values, res.cells["lr"])
+    np.testing.assert_array_equal(ds["scale"].values, res.cells["scale"])
+    for col in ("n_success", "success_rate", "ci_low", "ci_high"):
+        np.testing.assert_array_equal(ds[col].values, res.cells[col], err_msg=col)
