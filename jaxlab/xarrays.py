@@ -47,9 +47,10 @@ def to_dataset(res):
     attrs = _attrs(res)
     if getattr(cfg, "points", None) is not None or n_rows != cfg.n_cells:
         # A point-list design: one row per point, its settings as coordinates along `point`.
-        coords = {"point": np.arange(n_rows)}
-        coords.update({k: ("point", np.asarray(cells[k])) for k in settings})
-        data = {k: ("point", np.asarray(cells[k])) for k in values}
+        point = np.asarray(cells["point"]) if "point" in cells else np.arange(n_rows)
+        coords = {"point": point}  # cells.csv's own point index, when it has one
+        coords.update({k: ("point", np.asarray(cells[k])) for k in settings if k != "point"})
+        data = {k: ("point", np.asarray(cells[k])) for k in values if k != "point"}
         return xr.Dataset(data, coords=coords, attrs={**attrs, "design": "points"})
     axes = cfg.axes
     dims = [a.name for a in axes]
