@@ -42,6 +42,16 @@ class _Carry(NamedTuple):
     periods: jax.Array  # () int32: refill periods so far
 
 
+def _blocks(tree, width: int):
+    """(n, ...) leaves as (n // width, width, ...): a device's share in blocks of lanes."""
+    return jax.tree.map(lambda a: a.reshape(a.shape[0] // width, width, *a.shape[1:]), tree)
+
+
+def _unblock(tree):
+    """The inverse of :func:`_blocks`."""
+    return jax.tree.map(lambda a: a.reshape(a.shape[0] * a.shape[1], *a.shape[2:]), tree)
+
+
 def _take(tree, idx):
     return jax.tree.map(lambda a: a[idx], tree)
 
@@ -63,9 +73,7 @@ def recycled(
     hold zeros) and the number of refill periods run (what the cost model reads)."""
     n = keys.shape[0]
     v_start = jax.vmap(functools.partial(loop.start, spec))
-    blocks = jax.tree.map(lambda a: a.reshape(n // width, width, *a.shape[1:]), (hp, keys))
-    starts = lax.map(lambda x: v_start(*x), blocks)
-    starts = jax.tree.map(lambda a: a.reshape(n, *a.shape[2:]), starts)
+    starts = _unblock(lax.map(lambda x: v_start(*x), _blocks((hp, keys), width)))
     one = jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape[1:], a.dtype), (hp, starts))
     shapes = jax.eval_shape(lambda h, s: loop.finish(spec, h, s), *one)
     out = jax.tree.map(lambda t: jnp.zeros((n, *t.shape), t.dtype), shapes)
@@ -113,7 +121,6 @@ def dense(spec: RunSpec, hp: dict, keys, width: int) -> RunOut:
     with no per-lane select around it), and so the same arithmetic: a ``vmap`` of a
     ``while_loop`` would wrap each step in selects, which XLA fuses with the step's arithmetic
     and rounds differently."""
-    n = keys.shape[0]
     v_start = jax.vmap(functools.partial(loop.start, spec))
     v_advance = jax.vmap(functools.partial(loop.advance, spec))
     v_running = jax.vmap(functools.partial(loop.running, spec))
@@ -125,6 +132,4 @@ def dense(spec: RunSpec, hp: dict, keys, width: int) -> RunOut:
         state = lax.while_loop(lambda s: jnp.any(v_running(s)), lambda s: v_advance(h, s), state)
         return v_finish(h, state)
 
-    blocks = jax.tree.map(lambda a: a.reshape(n // width, width, *a.shape[1:]), (hp, keys))
-    out = lax.map(block, blocks)
-    return jax.tree.map(lambda a: a.reshape(n, *a.shape[2:]), out)
+    return _unblock(lax.map(block, _blocks((hp, keys), width)))
