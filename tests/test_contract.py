@@ -210,7 +210,7 @@ def test_moons_sigkill_mid_sweep_then_resume_is_bit_identical(moons, tmp_path, c
     out = tmp_path / "run"
     cmd = [
         sys.executable, "-m", "jaxlab", "sweep", "--config", str(MOONS_TOML), "--set",
-        "width=4,8", "--lr", "0.03,0.3", "--n-runs", "1024", "--max-steps", "20",
+        "width=4,8", "--lr", "0.03,0.3", "--n-runs", "256", "--max-steps", "20",
         "--chunk-size", "16", "--keep-runs", "--devices", "2", "--out", str(out), *QUIET,
     ]  # fmt: skip
     p = subprocess.Popen(cmd, env=cli_env, cwd=ROOT, stdout=subprocess.DEVNULL,
@@ -229,14 +229,14 @@ def test_moons_sigkill_mid_sweep_then_resume_is_bit_identical(moons, tmp_path, c
     rc, _, err = _cli(["sweep", "--resume", out, "--devices", 1, *QUIET], capsys)
     assert rc == 0, err
     meta = json.loads((out / "meta.json").read_text())
-    assert 0 < meta["timings"]["resumed_chunks"] < meta["n_chunks"] == 256
+    assert 0 < meta["timings"]["resumed_chunks"] < meta["n_chunks"] == 64
     full = tmp_path / "full"
     cfg = from_toml((out / "config.toml").read_text())
     run_sweep(cfg, full, n_devices=2, figures=False, progress=False)
     names = ("cells.csv", "config.toml", "problem.json")
     assert _bytes(out, *names) == _bytes(full, *names)
     parts = sorted(p.relative_to(out) for p in out.glob("runs/part-*.parquet"))
-    assert len(parts) == 256 and _bytes(out, *parts) == _bytes(full, *parts)
+    assert len(parts) == 64 and _bytes(out, *parts) == _bytes(full, *parts)
 
 
 def test_moons_new_traced_values_do_not_recompile(moons, references):

@@ -86,15 +86,15 @@ def test_user_problems_with_metrics_and_reductions():
 
 
 def test_recycled_runs_do_not_depend_on_lanes_chunks_devices_or_refills():
-    cfg = replace(CASES["network"], lanes="recycle")
-    ref = _sweep(cfg)
+    """Each variant changes several of lane width, chunk size, refill period and device count at
+    once (a program each: compiling is the cost of this test); any one of them moving a bit
+    fails it."""
+    cfg = replace(NET, lanes="recycle").with_settings(lr=[0.3, 3.0], scale=[0.5, 2.0])
+    ref = _sweep(cfg)  # 8 devices, 64 lanes a block, refill 4
     for what, variant, n_devices in (
-        ("lanes", replace(cfg, lane_block=128), None),
-        ("chunk 96", replace(cfg, chunk_size=96), None),
+        ("128 lanes, refill 7, 1 device", replace(cfg, lane_block=128, refill=7), 1),
+        ("chunk 96, 2 devices", replace(cfg, chunk_size=96), 2),
         ("chunk 1000, refill 1", replace(cfg, chunk_size=1000, refill=1), None),
-        ("refill 7", replace(cfg, refill=7), None),
-        ("1 device", cfg, 1),
-        ("8 devices", replace(cfg, chunk_size=1024), 8),
     ):
         kw = {} if n_devices is None else {"n_devices": n_devices}
         _same_runs(ref, _sweep(variant, **kw), what)
