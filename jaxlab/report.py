@@ -335,7 +335,13 @@ def report_html(res, x: str | None = None, y: str | None = None) -> str:
 
 def write_report(res, path=None, x: str | None = None, y: str | None = None) -> str:
     """Write :func:`report_html` to ``path`` (default: ``report.html`` in the run directory),
-    atomically; return the path."""
+    atomically; return the path. A refined sweep (``refine``) has no report yet: ConfigError."""
+    if res.config.refine:
+        raise ConfigError(
+            "report",
+            "refined sweeps (refine) have no HTML report yet; their map is success_rate.png "
+            "(jaxlab plot)",
+        )
     text = report_html(res, x, y)
     path = Path(res.run_dir) / REPORT if path is None else Path(path)
     rundir.atomic_write(path, text)

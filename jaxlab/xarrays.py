@@ -39,8 +39,14 @@ def to_dataset(res):
     """The cells table of ``res`` (a :class:`~jaxlab.results.SweepResult`) as an
     ``xarray.Dataset``; see the module's docstring. Raises ConfigError when xarray is not
     installed, or when a grid table's rows are not in the grid's order."""
-    xr = _xarray()
     cfg, cells = res.config, res.cells
+    if getattr(cfg, "refine", 0):
+        raise ConfigError(
+            "refine",
+            "a refined sweep's cells have no grid to be an xarray; use res.cells (bounds per "
+            "cell) or res.finest() (the finest grid)",
+        )
+    xr = _xarray()
     n_rows = len(np.asarray(cells["n_runs"]))
     settings = [s.name for s in cfg.settings if s.name in cells]  # the columns that are axes
     values = [k for k in cells if k not in settings]
