@@ -10,7 +10,9 @@ with ``vmap(run_one)``, and reduced on the device to integer per-cell aggregates
 devices). The host adds chunks up, appends each finished chunk to the run directory's log, and
 reports progress between chunks. Adaptive sweeps (:mod:`jaxlab.adaptive`) lay cells out
 ``max_runs`` apart (``g = cell * max_runs + i``) and run chunks of explicit run lists
-(``ChunkTask.runs``) through the same programs. With several processes (``jax.distributed``), process p takes chunks p, p + P, ...; the
+(``ChunkTask.runs``) through the same programs; refined sweeps (:mod:`jaxlab.refine`) lay
+their evaluated cells out one after another and decode each cell's settings and keys from its
+quadtree node (``Plan.nodes``). With several processes (``jax.distributed``), process p takes chunks p, p + P, ...; the
 integer aggregates are summed over processes at the end.
 """
 

@@ -68,6 +68,7 @@ _LABELS = {
     "x2": "start x2",
 }
 NAN_GREY = "#c8c8c8"
+OUTLINE_CELLS = 64  # refined maps: leaves outlined down to this many cells per axis
 
 
 # --- numbers -------------------------------------------------------------------------------
@@ -570,7 +571,8 @@ def steps_heatmap(
 # --- refined sweeps --------------------------------------------------------------------------
 def _refined(res, path, kind: str, ax=None, fig=None) -> Figure:
     """A refined sweep's map (:mod:`jaxlab.refine`): each leaf cell drawn at its own size and
-    bounds (a raster on the finest grid), outlined; log-spaced axes drawn on log scales."""
+    bounds (a raster on the finest grid), outlined down to :data:`OUTLINE_CELLS` cells per
+    axis; log-spaced axes drawn on log scales."""
     from matplotlib.collections import LineCollection
 
     from jaxlab import refine
@@ -594,9 +596,12 @@ def _refined(res, path, kind: str, ax=None, fig=None) -> Figure:
         r["x_edges"], r["y_edges"], r["values"].T,
         cmap=cmap.with_extremes(bad=NAN_GREY), vmin=0.0, vmax=vmax,
     )  # fmt: skip
+    # Outlines where cells are at least 1/64 of an axis (finer ones would be a solid mesh).
+    level = np.asarray(c["level"])
     leaf = np.asarray(c["leaf"]).astype(bool)
+    drawn = leaf & ((max(geo.n) << level) <= OUTLINE_CELLS)
     (x, y), segs = geo.names, []
-    for x0, x1, y0, y1 in zip(*(np.asarray(c[k])[leaf] for k in (
+    for x0, x1, y0, y1 in zip(*(np.asarray(c[k])[drawn] for k in (
         f"{x}_lo", f"{x}_hi", f"{y}_lo", f"{y}_hi"
     ))):  # fmt: skip
         segs.append([(x0, y0), (x1, y0), (x1, y1), (x0, y1), (x0, y0)])

@@ -111,6 +111,8 @@ def check(cfg) -> None:
     if len(set(levels)) != len(levels) or list(levels) != sorted(levels):
         raise ConfigError("levels", f"expected increasing levels, each once, got {list(levels)}")
     if not N:
+        if levels != (0.5,):
+            raise ConfigError("levels", "the success levels of refined sweeps: give refine too")
         return
     if cfg.points is not None:
         raise ConfigError("refine", "refinement splits the cells of a grid, not points")

@@ -253,6 +253,7 @@ BAD = [
     (["--optimizer", "gd,adam"], "refine: refinement maps two traced axes; optimizer is a static"),
     (["--ci-width", "0.1"], "refine: refinement and adaptive restarts (ci_width) are not"),
     (["--points", "POINTS"], "refine: refinement splits the cells of a grid, not points"),
+    (["--refine", "0", "--levels", "0.3"], "levels: the success levels of refined sweeps: give"),
 ]
 
 
