@@ -173,6 +173,28 @@ def test_leaves_tile_the_plane_and_every_split_has_its_children(reference):
     assert not np.isnan(res.finest()["values"]).any()
 
 
+def test_paired_keys_are_the_uniform_sweeps_restarts_and_progress_shows_rounds(reference, capsys):
+    """With paired keys restart i of a refined cell is restart i of a uniform paired sweep at
+    that cell's centre (here: a point list of the finest leaves' centres, the same compiled
+    program); the progress lines name each round, its open cells and the restarts used."""
+    before = engine.COMPILE_STATS["compiles"]
+    res = run_sweep(_cfg(chunk_size=48, keys="paired"), None, n_devices=2, progress=True)
+    err = capsys.readouterr().err
+    c = res.cells
+    assert "round 0: 16 open cells, 0 restarts used before it\n" in err
+    per = res.meta["refine"]["cells_per_level"]
+    assert f"round 1: {per[1]} open cells, 256 restarts used before it\n" in err
+    assert f"round 2: {per[2]} open cells, {16 * (16 + per[1])} restarts used before it\n" in err
+    deep = np.flatnonzero(c["level"] == 2)[:24]
+    pts = {"lr": c["lr"][deep].tolist(), "scale": c["scale"][deep].tolist()}
+    uni = SweepConfig(n_runs=16, max_steps=30, keys="paired", lanes="dense", points=pts)
+    u = run_sweep(dataclasses.replace(uni, chunk_size=48), None, n_devices=2, progress=False)
+    assert engine.COMPILE_STATS["compiles"] == before  # every sweep here ran the one program
+    for k in ("n_success", "n_converged", "n_stalled", "n_diverged", "n_max_steps"):
+        np.testing.assert_array_equal(u.cells[k], c[k][deep], err_msg=k)
+    assert u.cells["n_success"].sum() > 0
+
+
 def test_same_bits_across_chunks_devices_and_ctrl_c_mid_refinement(reference, tmp_path):
     ref = reference[0].cells
     out = tmp_path / "run"
