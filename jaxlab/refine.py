@@ -47,7 +47,9 @@ __all__ = [
     "split",
 ]
 
-MAX_FINEST_PIXELS = 1 << 24  # the finest grid (n_x 2**L) x (n_y 2**L): rasters of it must fit
+# Cells of the whole tree, every level: at most this many may ever be evaluated (their
+# aggregates take a few KB each, as a uniform grid's MAX_CELLS cells do).
+MAX_NODES = 4_000_000
 
 
 class Geometry(NamedTuple):
@@ -142,17 +144,18 @@ def check(cfg) -> None:
             f"{base} or more: the finest cells per axis)",
         )
     fx, fy = geo.finest
-    if fx * fy > MAX_FINEST_PIXELS:
+    if geo.n_nodes > MAX_NODES:
         raise ConfigError(
             "refine",
-            f"the finest grid {fx:,} x {fy:,} is too fine (at most {MAX_FINEST_PIXELS:,} cells)",
+            f"the finest grid {fx:,} x {fy:,} is too fine: its tree has {geo.n_nodes:,} cells, "
+            f"at most {MAX_NODES:,} fit (a coarser --refine)",
         )
     top = geo.n_nodes * cfg.n_runs
-    if top > 2**32:  # keys fold_in a uint32 index: node id * n_runs + i
+    if top > 2**32 - 1:  # keys fold_in a uint32 index: node id * n_runs + i
         raise ConfigError(
             "refine",
             f"{geo.n_nodes:,} possible cells x {cfg.n_runs:,} restarts = {top:,} restart keys; "
-            f"at most {2**32:,} fit in uint32 (fewer restarts, or a coarser --refine)",
+            f"at most {2**32 - 1:,} fit in uint32 (fewer restarts, or a coarser --refine)",
         )
 
 

@@ -276,6 +276,8 @@ BAD = [
     (["--ci-width", "0.1"], "refine: refinement and adaptive restarts (ci_width) are not"),
     (["--points", "POINTS"], "refine: refinement splits the cells of a grid, not points"),
     (["--refine", "0", "--levels", "0.3"], "levels: the success levels of refined sweeps: give"),
+    (["--refine", "2048"], "refine: the finest grid 2,048 x 2,048 is too fine: its tree has"),
+    (["--refine", "512", "--n-runs", "20000"], "refine: 349,520 possible cells x 20,000 restarts"),
 ]
 
 
