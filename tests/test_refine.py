@@ -15,6 +15,7 @@ from jaxlab import engine, refine
 from jaxlab.cli import main
 from jaxlab.config import SweepConfig
 from jaxlab.errors import ConfigError
+from jaxlab.report import write_report
 from jaxlab.results import load_run
 from jaxlab.sweep import SweepInterrupted, run_sweep
 
@@ -254,6 +255,12 @@ def test_cli_sigkill_mid_refinement_then_resume(reference, tmp_path, env):
     (out / "success_rate.png").unlink()
     assert main(["plot", str(out)]) == 0 and (out / "success_rate.png").stat().st_size > 0
     assert not list(out.rglob(".tmp-*"))
+    ds = res.to_xarray()  # one `cell` dimension, the bounds as coordinates
+    assert ds.sizes["cell"] == len(res.cells["node"]) and ds.attrs["design"] == "refined"
+    np.testing.assert_array_equal(ds["lr_lo"].values, res.cells["lr_lo"])
+    np.testing.assert_array_equal(ds["n_success"].values, res.cells["n_success"])
+    with pytest.raises(ConfigError, match="refined sweeps .refine. have no HTML report yet"):
+        write_report(res)
     # a bound changed in cells.csv (and meta.json's checksum dropped): named on load
     text = (out / "cells.csv").read_text().replace(",0.3535533905932738,", ",0.36,", 1)
     (out / "cells.csv").write_text(text)
