@@ -7,7 +7,8 @@ A run directory holds:
   ``problem_args`` and the sha256 of its module's source file, written with ``config.toml``; a
   resume after that file changed is refused (its finished chunks ran the old code);
 * ``cells.csv``: one row per grid cell: a column per axis, then counts, the success rate and its
-  95% Wilson interval, status counts, steps and final-loss quantiles;
+  95% Wilson interval, status counts, steps and final-loss quantiles (refined sweeps: one row
+  per cell evaluated, with its node, bounds, level and leaf flag: :mod:`jaxlab.refine`);
 * ``runs/part-NNNNNNN.parquet``: with ``keep_runs``, one row per restart, a Parquet file per chunk
   written as the chunk finishes (:mod:`jaxlab.records`; ``jaxlab export --runs-csv`` writes
   them as one ``runs.csv``);
