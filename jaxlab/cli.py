@@ -91,6 +91,16 @@ _SCALAR_FLAGS = {
         int,
         "adaptive: at most this many restarts a cell (default 100 x n_runs, as fits)",
     ),
+    "refine": (
+        int,
+        "refined: split in four, round by round, every cell where the success map's boundary "
+        "is, down to this many cells per axis (two traced axes; e.g. 512)",
+    ),
+    "levels": (
+        str,
+        "refined: the success levels whose boundary is refined, in (0, 1) (default 0.5; e.g. "
+        "0.1,0.5)",
+    ),
     "lanes": (
         str,
         "auto (default: chosen per static combination by a probe), dense (a block of restarts "
@@ -309,9 +319,18 @@ def _summary(res, seconds: float) -> str:
     import numpy as np
 
     c, cfg = res.cells, res.config
-    cells = "cell" if cfg.n_cells == 1 else "cells"
+    n_cells = len(c["n_runs"])
+    cells = "cell" if n_cells == 1 else "cells"
     total = int(np.sum(c["n_runs"]))
-    lines = [f"jaxlab: {total:,} restarts in {cfg.n_cells:,} {cells}, {seconds:.1f} s"]
+    lines = [f"jaxlab: {total:,} restarts in {n_cells:,} {cells}, {seconds:.1f} s"]
+    if "refine" in res.meta:
+        rf = res.meta["refine"]
+        fx, fy = rf["finest"]
+        lines.append(
+            f"  refined: {rf['rounds']} rounds, cells per level {rf['cells_per_level']}, "
+            f"{rf['leaves']:,} leaves; a uniform {fx} x {fy} grid: {rf['uniform_restarts']:,} "
+            f"restarts ({rf['saving']:.1f}x these)"
+        )
     if "adaptive" in res.meta:
         ad = res.meta["adaptive"]
         lines.append(

@@ -416,6 +416,10 @@ class SweepConfig:
     # sequence is wider than ci_width, up to max_runs a cell (None: ADAPTIVE_CAP x n_runs).
     ci_width: float | None = None
     max_runs: int | None = None
+    # Refined sweeps (jaxlab.refine): split cells in four where the success map's boundary is,
+    # down to ``refine`` cells per axis (0: off), at the success ``levels``.
+    refine: int = 0
+    levels: tuple = (0.5,)
     # How lanes are kept busy (never part of the results: a restart's bits are the same either
     # way): "dense" (a block of restarts runs until its slowest stops), "recycle" (a lane whose
     # restart stopped takes the next one), "auto" (chosen per static combination by a probe).
@@ -431,6 +435,9 @@ class SweepConfig:
     points: Any = None
 
     def __post_init__(self):
+        if isinstance(self.levels, list | float | int) and not isinstance(self.levels, bool):
+            lv = self.levels if isinstance(self.levels, list) else [self.levels]
+            object.__setattr__(self, "levels", tuple(lv))
         if not isinstance(self.problem_args, tuple):
             if not isinstance(self.problem_args, dict):
                 raise ConfigError(
@@ -536,7 +543,12 @@ class SweepConfig:
 
     @property
     def total_runs(self) -> int:
-        """Restarts of the sweep (adaptive sweeps: the most it can use, every cell at its cap)."""
+        """Restarts of the sweep (adaptive sweeps: the most it can use, every cell at its cap;
+        refined ones: every cell of the tree evaluated)."""
+        if self.refine:
+            from jaxlab.refine import geometry
+
+            return geometry(self).n_nodes * self.n_runs
         return self.n_cells * self.cap
 
     def with_settings(self, **values) -> SweepConfig:
@@ -593,6 +605,9 @@ class SweepConfig:
         check_int("chunk_size", self.chunk_size, lo=0, hi=2**28)
         check_int("lane_block", self.lane_block, lo=0, hi=2**24)
         self._check_adaptive()
+        from jaxlab.refine import check as check_refine
+
+        check_refine(self)
         check_choice("lanes", self.lanes, LANES)
         if self.lanes == "recycle" and self.problem_obj.train is not None:
             raise ConfigError(
@@ -690,7 +705,7 @@ _TYPES = {
     "name": str, "problem": str, "problem_args": dict, "problem_path": str, "method": str,
     "dtype": str, "tol": float, "threshold": float, "n_runs": int, "seed": int, "keys": str,
     "chunk_size": int, "keep_runs": bool, "lane_block": int, "lanes": str, "refill": int,
-    "ci_width": float, "max_runs": int,
+    "ci_width": float, "max_runs": int, "refine": int, "levels": list,
 }  # fmt: skip
 
 
@@ -720,6 +735,21 @@ def _builtin_setting(name: str) -> bool:
     return any(name in schema(f()) for f in BUILTIN.values())
 
 
+def _levels(v) -> tuple:
+    """Success levels from TOML (a number or a list) or the CLI (``"0.1,0.5"``)."""
+    items = v.split(",") if isinstance(v, str) else v if isinstance(v, list | tuple) else [v]
+    out = []
+    for x in items:
+        try:
+            f = float(x.strip()) if isinstance(x, str) else x
+        except ValueError:
+            f = None
+        if isinstance(f, bool) or not isinstance(f, int | float) or not 0 < f < 1:
+            raise ConfigError("levels", f"expected success levels in (0, 1), got {x!r}")
+        out.append(float(f))
+    return tuple(out)
+
+
 def from_dict(d: dict, base: SweepConfig | None = None, path: str | None = None) -> SweepConfig:
     """A validated config from a TOML-like dict on top of ``base``; unknown keys fail with a
     did-you-mean hint. ``path`` is the folder a ``"module:attribute"`` problem is imported
@@ -730,6 +760,9 @@ def from_dict(d: dict, base: SweepConfig | None = None, path: str | None = None)
     scalars = {}
     for k in _SCALARS & set(d):
         v = d[k]
+        if k == "levels":
+            scalars[k] = _levels(v)
+            continue
         if k == "tol" and isinstance(v, str):
             if v != "off":
                 raise ConfigError("tol", f'expected a finite number >= 0 or "off", got {v!r}')
@@ -841,6 +874,10 @@ def to_dict(cfg: SweepConfig) -> dict:
             if cfg.ci_width is None:
                 continue  # uniform sweeps: their config.toml (and hash) as before
             v = cfg.cap if k == "max_runs" else v
+        elif k in ("refine", "levels"):
+            if not cfg.refine:
+                continue  # unrefined sweeps: their config.toml (and hash) as before
+            v = list(v) if k == "levels" else v
         d[k] = v
     points = dict(cfg.points or ())
     for a in cfg.settings:

@@ -10,7 +10,9 @@ with ``vmap(run_one)``, and reduced on the device to integer per-cell aggregates
 devices). The host adds chunks up, appends each finished chunk to the run directory's log, and
 reports progress between chunks. Adaptive sweeps (:mod:`jaxlab.adaptive`) lay cells out
 ``max_runs`` apart (``g = cell * max_runs + i``) and run chunks of explicit run lists
-(``ChunkTask.runs``) through the same programs. With several processes (``jax.distributed``), process p takes chunks p, p + P, ...; the
+(``ChunkTask.runs``) through the same programs; refined sweeps (:mod:`jaxlab.refine`) lay
+their evaluated cells out one after another and decode each cell's settings and keys from its
+quadtree node (``Plan.nodes``). With several processes (``jax.distributed``), process p takes chunks p, p + P, ...; the
 integer aggregates are summed over processes at the end.
 """
 
@@ -94,6 +96,8 @@ class Plan:
     tasks: tuple  # of ChunkTask
     # Points (config.points): each cell's static combination, (n_cells,) int64.
     cell_combo: np.ndarray | None = field(default=None, compare=False, hash=False)
+    # Refined sweeps (config.refine, jaxlab.refine): each cell's quadtree node, (cells,) int64.
+    nodes: np.ndarray | None = field(default=None, compare=False, hash=False)
 
     @functools.cached_property
     def _point_values(self) -> dict[str, np.ndarray]:
@@ -134,6 +138,16 @@ class Plan:
         cfg = self.config
         g = np.asarray(g, dtype=np.int64)
         cell = g // cfg.stride
+        if self.nodes is not None:  # a refined cell: the centre of its node
+            from jaxlab.refine import centres, geometry
+
+            xy = dict(zip(geometry(cfg).names, centres(geometry(cfg), self.nodes[cell])))
+            return {
+                n: (xy[n] if n in xy else np.full(g.shape, cfg.setting(n).values[0])).astype(
+                    cfg.dtype
+                )
+                for n in cfg.traced_names
+            }
         if cfg.points is not None:  # each cell is a point: its row of the point table
             given = self._point_values
             return {
@@ -233,7 +247,8 @@ def make_plan(cfg: SweepConfig, n_devices: int = 1, platform: str = "cpu") -> Pl
     cells_per_combo = cfg.n_cells // len(combos)
     runs_per_combo = cells_per_combo * cfg.n_runs
     tasks = []
-    for c in range(len(combos) if cfg.ci_width is None else 0):  # adaptive: rounds plan them
+    rounds = cfg.ci_width is not None or cfg.refine  # adaptive or refined: rounds plan them
+    for c in range(0 if rounds else len(combos)):
         base = c * runs_per_combo
         for s in range(0, runs_per_combo, chunk):
             tasks.append(ChunkTask(len(tasks), c, base + s, base + min(s + chunk, runs_per_combo)))
@@ -246,12 +261,16 @@ def run_keys(root, g):
     return jax.vmap(jax.random.fold_in, in_axes=(None, 0))(root, g)
 
 
-def key_index(cfg: SweepConfig, g) -> np.ndarray:
+def key_index(cfg: SweepConfig, g, nodes=None) -> np.ndarray:
     """The key index (uint32) of the runs with global indices ``g``: ``g`` itself for
     ``keys = "independent"``, the restart's index within its cell (``g % n_runs``) for
     ``keys = "paired"``. Host numpy, so it never depends on how runs are chunked. (Adaptive
-    sweeps lay cells out ``max_runs`` apart: ``g = cell * max_runs + i``.)"""
+    sweeps lay cells out ``max_runs`` apart: ``g = cell * max_runs + i``; refined ones give
+    ``nodes``, each cell's quadtree node, and key restart ``i`` of a cell by its node:
+    ``node * n_runs + i``.)"""
     g = np.asarray(g, dtype=np.int64)
+    if nodes is not None:
+        g = np.asarray(nodes, np.int64)[g // cfg.stride] * cfg.stride + g % cfg.stride
     k = g % cfg.stride if cfg.keys == "paired" else g
     return k.astype(np.uint32)
 
@@ -447,7 +466,7 @@ def _inputs(plan: Plan, task: ChunkTask, sharding):
     hp = plan.hparams(g)
     put = functools.partial(jax.device_put, device=sharding)
     return first_cell, (
-        put(key_index(cfg, g)),
+        put(key_index(cfg, g, plan.nodes)),
         put(seg),
         put(weight),
         {k: put(v) for k, v in hp.items()},
@@ -563,7 +582,7 @@ def _restart_inputs(plan: Plan, runs) -> tuple[dict, jax.Array]:
             raise ValueError(f"run: expected an index in [0, {cfg.total_runs}), got {r}")
     hp = {k: jnp.asarray(v) for k, v in plan.hparams(runs).items()}
     root = jax.random.wrap_key_data(root_key_data(cfg.seed))
-    return hp, run_keys(root, jnp.asarray(key_index(cfg, runs)))
+    return hp, run_keys(root, jnp.asarray(key_index(cfg, runs, plan.nodes)))
 
 
 @functools.lru_cache(maxsize=64)
@@ -582,6 +601,8 @@ def output_names(cfg: SweepConfig) -> tuple[tuple[str, ...], tuple[str, ...]]:
 def _combo_of(plan: Plan, run: int) -> int:
     if plan.cell_combo is not None:
         return int(plan.cell_combo[run // plan.config.stride])
+    if plan.nodes is not None:  # refined sweeps have one static combination
+        return 0
     return run // (plan.cells_per_combo * plan.config.stride)
 
 

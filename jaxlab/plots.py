@@ -68,6 +68,7 @@ _LABELS = {
     "x2": "start x2",
 }
 NAN_GREY = "#c8c8c8"
+OUTLINE_CELLS = 64  # refined maps: leaves outlined down to this many cells per axis
 
 
 # --- numbers -------------------------------------------------------------------------------
@@ -300,6 +301,8 @@ def _columns(n: int, pw: float, ph: float) -> int:
 def _draw(res, path, x, y, facet, kind: str, ax=None, fig=None) -> Figure:
     cfg = res.config
     check_target(ax, fig)
+    if getattr(cfg, "refine", 0):  # cells of every size: their own map
+        return _refined(res, path, kind, ax, fig)
     f = facet_tables(res, x, y, facet)
     max_steps = max(cfg.setting("max_steps").values)
     if kind == "success":
@@ -565,6 +568,69 @@ def steps_heatmap(
     return _draw(res, path, x, y, facet, "steps", ax, fig)
 
 
+# --- refined sweeps --------------------------------------------------------------------------
+def _refined(res, path, kind: str, ax=None, fig=None) -> Figure:
+    """A refined sweep's map (:mod:`jaxlab.refine`): each leaf cell drawn at its own size and
+    bounds (a raster on the finest grid), outlined down to :data:`OUTLINE_CELLS` cells per
+    axis; log-spaced axes drawn on log scales."""
+    from matplotlib.collections import LineCollection
+
+    from jaxlab import refine
+
+    cfg, c = res.config, res.cells
+    geo = refine.geometry(cfg)
+    if kind == "success":
+        column, cmap, vmax, clabel = "success_rate", colormaps["viridis"], 1.0, "success rate"
+        title = "Success rate, refined where the boundary is"
+    else:
+        max_steps = max(cfg.setting("max_steps").values)
+        column, cmap, vmax = "median_steps", colormaps["YlGnBu"], float(max_steps)
+        clabel = f"median steps (max_steps {max_steps})"
+        title = f"Median steps to stop, all restarts ({A.steps_note(max_steps)})"
+    r = refine.raster(cfg, c, column)
+    own = ax is None
+    if own:
+        out = fig if fig is not None else new_figure(7.5, 6.4)
+        ax = out.add_subplot()
+    mesh = ax.pcolormesh(
+        r["x_edges"], r["y_edges"], r["values"].T,
+        cmap=cmap.with_extremes(bad=NAN_GREY), vmin=0.0, vmax=vmax,
+    )  # fmt: skip
+    # Outlines where cells are at least 1/64 of an axis (finer ones would be a solid mesh).
+    level = np.asarray(c["level"])
+    leaf = np.asarray(c["leaf"]).astype(bool)
+    drawn = leaf & ((max(geo.n) << level) <= OUTLINE_CELLS)
+    (x, y), segs = geo.names, []
+    for x0, x1, y0, y1 in zip(*(np.asarray(c[k])[drawn] for k in (
+        f"{x}_lo", f"{x}_hi", f"{y}_lo", f"{y}_hi"
+    ))):  # fmt: skip
+        segs.append([(x0, y0), (x1, y0), (x1, y1), (x0, y1), (x0, y0)])
+    ax.add_collection(LineCollection(segs, colors="white", linewidths=0.3, alpha=0.6))
+    for a, which in enumerate("xy"):
+        if geo.spacing[a] == "log":
+            (ax.set_xscale if which == "x" else ax.set_yscale)("log")
+    ax.set_xlim(r["x_edges"][0], r["x_edges"][-1])
+    ax.set_ylim(r["y_edges"][0], r["y_edges"][-1])
+    ax.set_xlabel(_LABELS.get(x, x) + f" ({geo.spacing[0]})")
+    ax.set_ylabel(_LABELS.get(y, y) + f" ({geo.spacing[1]})")
+    _root(ax).colorbar(mesh, ax=ax, label=clabel)
+    n_leaf, used = int(leaf.sum()), int(np.sum(c["n_runs"]))
+    fx, fy = geo.finest
+    ax.set_title(
+        f"{n_leaf:,} cells ({len(leaf):,} evaluated, {used:,} restarts; uniform {fx} x {fy}: "
+        f"{fx * fy * cfg.n_runs:,})",
+        fontsize=9,
+    )
+    if not own:
+        return finish(ax, path, own=False)
+    note = describe(cfg) + "; " + refine.describe(cfg)
+    out.suptitle(
+        _wrap(f"{title}: {_problem(cfg)}, sweep '{cfg.name}'\n{note}", 7.5, 9, 0.6),
+        fontsize=9,
+    )
+    return finish(out, path, own=fig is None)
+
+
 # --- everything ------------------------------------------------------------------------------
 def draw_all(res, x: str | None = None, y: str | None = None, facet=None) -> list[str]:
     """Draw every figure that applies into ``res.run_dir`` from its files: the success and
@@ -586,6 +652,11 @@ def draw_all(res, x: str | None = None, y: str | None = None, facet=None) -> lis
         names.append("steps.png")
     except TooManyPanels as e:
         say(f"success_rate.png and steps.png not drawn: {e}; then: jaxlab plot {d} --facet NAME")
+    if getattr(res.config, "refine", 0):  # the problem's figures read a grid
+        figs = ", ".join(dict(res.config.problem_obj.figures))
+        if figs:
+            say(f"{figs} not drawn: a refined sweep's figures are its maps")
+        return names
     for name, draw in dict(res.config.problem_obj.figures).items():
         if draw(res, d / name) is not None:  # the problem's own figures (None: not applicable)
             names.append(name)

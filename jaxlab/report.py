@@ -211,6 +211,71 @@ def _figure(res, ax, ay, title, rows, kind: str, settings: list[str]):
     return fig
 
 
+def _refined_figure(res, kind: str):
+    """A refined sweep's map (:mod:`jaxlab.refine`): each leaf cell a quad at its own bounds,
+    log-spaced axes on log scales, the hover giving its centre, bounds, level and counts."""
+    from jaxlab.refine import geometry
+
+    _, models, plotting, _ = _bokeh()
+    cfg, c = res.config, res.cells
+    geo = geometry(cfg)
+    leaf = np.flatnonzero(np.asarray(c["leaf"]) == 1)
+    x, y = geo.names
+    max_steps = float(max(cfg.setting("max_steps").values))
+    if kind == "success":
+        palette, high, label = _palette("viridis"), 1.0, "success rate"
+        value = np.asarray(c["success_rate"], np.float64)[leaf]
+    else:
+        palette, high = _palette("YlGnBu"), max_steps
+        label = f"median steps (max_steps {max_steps:g})"
+        value = np.asarray(c["median_steps"], np.float64)[leaf]
+
+    def col(name, dtype=np.int64):
+        return np.asarray(c[name], dtype)[leaf].tolist()
+
+    def num(name):
+        return [f"{v:.4g}" for v in col(name, np.float64)]
+
+    data = {
+        "left": col(f"{x}_lo", np.float64), "right": col(f"{x}_hi", np.float64),
+        "bottom": col(f"{y}_lo", np.float64), "top": col(f"{y}_hi", np.float64),
+        "fill": [_colour(v, palette, high) for v in value],
+        "x": num(x), "x_lo": num(f"{x}_lo"), "x_hi": num(f"{x}_hi"),
+        "y": num(y), "y_lo": num(f"{y}_lo"), "y_hi": num(f"{y}_hi"), "level": col("level"),
+        "rate": [format_rate(v) for v in col("success_rate", np.float64)],
+        "lo": [format_rate(v) for v in col("ci_low", np.float64)],
+        "hi": [format_rate(v) for v in col("ci_high", np.float64)],
+        "n_runs": col("n_runs"), "n_success": col("n_success"),
+        **{f"n_{s}": col(f"n_{s}") for s in _STATUSES},
+        "median_steps": ["n/a" if not math.isfinite(v) else f"{v:g}" for v in
+                         col("median_steps", np.float64)],
+    }  # fmt: skip
+    kinds = ["log" if s == "log" else "linear" for s in geo.spacing]
+    fig = plotting.figure(
+        x_axis_type=kinds[0], y_axis_type=kinds[1], tools="pan,wheel_zoom,box_zoom,reset",
+        x_range=(min(data["left"]), max(data["right"])),
+        y_range=(min(data["bottom"]), max(data["top"])),
+        width=760, height=600, x_axis_label=f"{x} ({geo.spacing[0]})",
+        y_axis_label=f"{y} ({geo.spacing[1]})",
+        title=f"{len(leaf):,} cells ({len(c['node']):,} evaluated, levels 0 .. {geo.depth})",
+    )  # fmt: skip
+    quads = fig.quad(
+        left="left", right="right", bottom="bottom", top="top", source=models.ColumnDataSource(data),
+        fill_color="fill", line_color="white", line_alpha=0.4, line_width=0.3,
+    )  # fmt: skip
+    tips = [
+        ("cell", f"{x}=@x (@x_lo .. @x_hi), {y}=@y (@y_lo .. @y_hi), level @level"),
+        ("success rate", "@rate [@lo, @hi] (@n_success of @n_runs)"),
+        ("median steps", "@median_steps"),
+        ("statuses", ", ".join(f"{s} @n_{s}" for s in _STATUSES)),
+    ]
+    fig.add_tools(models.HoverTool(renderers=[quads], tooltips=tips))
+    mapper = models.LinearColorMapper(palette=palette, low=0.0, high=high, nan_color=NAN_GREY)
+    fig.add_layout(models.ColorBar(color_mapper=mapper, title=label, width=12), "right")
+    fig.grid.visible = False
+    return fig
+
+
 def _axis_label(axis) -> str:
     if axis is None:
         return ""
@@ -305,12 +370,21 @@ def report_html(res, x: str | None = None, y: str | None = None) -> str:
     title = f"jaxlab sweep '{cfg.name}'"
     parts: list = [f"<h1>{html.escape(title)}</h1><p>{html.escape(describe(cfg))}</p>"]
     figs = []
-    try:
-        ax, ay, panels = _panels(res, x, y)
-    except TooManyPanels as e:
-        parts.append(_section("Success rate", f"<p>Maps not drawn: {html.escape(str(e))}</p>"))
-        panels = []
-    settings = _settings_text(cfg)
+    panels = []
+    if not cfg.refine:
+        try:
+            ax, ay, panels = _panels(res, x, y)
+        except TooManyPanels as e:
+            parts.append(_section("Success rate", f"<p>Maps not drawn: {html.escape(str(e))}</p>"))
+    else:  # cells of every size: one map each, no facets
+        for kind, head in (
+            ("success", "Success rate, 95% Wilson interval, refined cells (hover a cell; zoom)"),
+            ("steps", "Median steps to stop, all restarts, refined cells"),
+        ):
+            parts.append(_section(head, ""))
+            figs.append(_refined_figure(res, kind))
+            parts.append([len(figs) - 1])
+    settings = _settings_text(cfg) if panels else []
     for kind, head in (
         ("success", "Success rate, 95% Wilson interval (hover a cell; best cell boxed in red)"),
         ("steps", "Median steps to stop, all restarts"),

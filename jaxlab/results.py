@@ -50,6 +50,20 @@ class SweepResult:
 
         return to_dataset(self)
 
+    def finest(self, column: str = "success_rate") -> dict:
+        """A refined sweep's ``column`` on its finest grid (each finest cell takes its leaf's
+        value): ``{"values": (n_x, n_y) array, x first; "x", "y": the finest cells' centres;
+        "x_edges", "y_edges": their bounds}`` (:func:`jaxlab.refine.raster`). ``cells`` holds
+        every evaluated cell with its bounds (``<axis>_lo``, ``<axis>_hi``), ``level`` and
+        ``leaf``."""
+        if not self.config.refine:
+            raise ConfigError("refine", "finest() is for refined sweeps (refine); this one is not")
+        if column not in self.cells:
+            raise ConfigError("column", f"no column {column!r}{did_you_mean(column, self.cells)}")
+        from jaxlab.refine import raster
+
+        return raster(self.config, self.cells, column)
+
     def __repr__(self) -> str:
         from jaxlab.summary import short
 
@@ -231,10 +245,16 @@ def _typed(a, values) -> np.ndarray:
     return np.asarray(values, dtype=np.int64)
 
 
-def cells_table(cfg: SweepConfig, agg: A.Aggregates) -> dict:
-    table = _axis_columns(cfg, np.arange(cfg.n_cells))
+def cells_table(cfg: SweepConfig, agg: A.Aggregates, lead: dict | None = None) -> dict:
+    """One row per cell of ``agg``: the axis columns (``lead``: given, as a refined sweep's
+    bounds and levels, :func:`jaxlab.refine.cell_columns`), counts, rates, quantiles."""
+    n_cells = len(agg.n_runs)
+    if lead is not None:
+        table = dict(lead)
+    else:
+        table = _axis_columns(cfg, np.arange(n_cells))
     if cfg.points is not None:
-        table = {"point": np.arange(cfg.n_cells, dtype=np.int64), **table}
+        table = {"point": np.arange(n_cells, dtype=np.int64), **table}
     n, k = agg.n_runs, agg.n_success
     rate, lo, hi = A.rate_ci(k, n)
     table["n_runs"] = n
@@ -252,7 +272,7 @@ def cells_table(cfg: SweepConfig, agg: A.Aggregates) -> dict:
     # them off with that budget's bins.
     budget = table["max_steps"] if "max_steps" in table else None
     for name in ("p10_steps", "median_steps", "p90_steps"):
-        table[name] = np.full(cfg.n_cells, np.nan)
+        table[name] = np.full(n_cells, np.nan)
     for ms in cfg.setting("max_steps").values:
         rows = slice(None) if budget is None else (budget == ms)
         centers = A.step_bin_centers(ms)

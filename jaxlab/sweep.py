@@ -7,7 +7,8 @@ A run directory holds:
   ``problem_args`` and the sha256 of its module's source file, written with ``config.toml``; a
   resume after that file changed is refused (its finished chunks ran the old code);
 * ``cells.csv``: one row per grid cell: a column per axis, then counts, the success rate and its
-  95% Wilson interval, status counts, steps and final-loss quantiles;
+  95% Wilson interval, status counts, steps and final-loss quantiles (refined sweeps: one row
+  per cell evaluated, with its node, bounds, level and leaf flag: :mod:`jaxlab.refine`);
 * ``runs/part-NNNNNNN.parquet``: with ``keep_runs``, one row per restart, a Parquet file per chunk
   written as the chunk finishes (:mod:`jaxlab.records`; ``jaxlab export --runs-csv`` writes
   them as one ``runs.csv``);
@@ -43,7 +44,7 @@ import jax
 import numpy as np
 
 from jaxlab import aggregate as A
-from jaxlab import records, rundir, validate
+from jaxlab import records, refine, rundir, validate
 from jaxlab.adaptive import next_round, round_tasks
 from jaxlab.checks import check_problem
 from jaxlab.config import SweepConfig, config_hash, to_toml
@@ -199,6 +200,8 @@ def run_sweep(
     cfg = cfg.validate()
     if cfg.ci_width is not None and n_proc > 1:
         raise ConfigError("ci_width", "adaptive sweeps run in a single process")
+    if cfg.refine and n_proc > 1:
+        raise ConfigError("refine", "refined sweeps run in a single process")
     if cfg.keep_runs and n_proc > 1:
         raise ConfigError("keep_runs", "per-run records are kept by single-process sweeps only")
     try:
@@ -251,6 +254,12 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
         if state_path is not None and state_path.exists():
             rnd = validate.read_round(state_path, cfg)
         mine = _round(plan, rnd)
+    elif cfg.refine:  # refined: rounds of new cells (jaxlab.refine)
+        rnd = refine.first_round(cfg)
+        if state_path is not None and state_path.exists():
+            rnd = validate.read_round(state_path, cfg)
+        plan = replace(plan, nodes=rnd["nodes"])
+        mine = _round(plan, rnd)
     max_steps = max(s.max_steps for s in plan.combos)
     metric_names = validate.output_names(cfg)[0]
     if metric_names and cfg.cap > A.MAX_METRIC_RUNS:
@@ -259,7 +268,8 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
             f"a problem with metrics takes at most {A.MAX_METRIC_RUNS:,} restarts per cell "
             f"(their sums are exact in 64-bit fixed point), got {cfg.n_runs:,}",
         )
-    agg = A.Aggregates.zeros(cfg.n_cells, max_steps, len(metric_names))
+    n_cells = cfg.n_cells if rnd is None or "nodes" not in rnd else len(rnd["nodes"])
+    agg = A.Aggregates.zeros(n_cells, max_steps, len(metric_names))
     done = 0
     if state_path is not None and state_path.exists():
         done, agg = validate.read_state(
@@ -337,11 +347,15 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
             run_chunks(plan, todo, local[:nd], on_chunk, choices)
             while rnd is not None and mine:  # adaptive: the next round, from the counts
                 bar.close()
-                target = next_round(cfg, agg.n_success, agg.n_runs)
-                rnd = {
-                    "round": rnd["round"] + 1, "task_base": rnd["task_base"] + len(mine),
-                    "round_start": agg.n_runs.copy(), "round_target": target,
-                }  # fmt: skip
+                if cfg.refine:  # the next level's cells, from this one's counts
+                    rnd, agg = refine.next_round(cfg, rnd, agg, len(mine))
+                    plan = replace(plan, nodes=rnd["nodes"])
+                else:
+                    target = next_round(cfg, agg.n_success, agg.n_runs)
+                    rnd = {
+                        "round": rnd["round"] + 1, "task_base": rnd["task_base"] + len(mine),
+                        "round_start": agg.n_runs.copy(), "round_target": target,
+                    }  # fmt: skip
                 mine, counter["done"], already = _round(plan, rnd), 0, 0
                 checkpoint()  # the round's plan is on disk before any of its chunks
                 bar = Progress(sum(map(task_size, mine)), progress)
@@ -366,7 +380,7 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
     steps_run = counter["steps_run"]
     if n_proc > 1:
         agg = _sum_over_processes(agg)
-    cells = cells_table(cfg, agg)
+    cells = cells_table(cfg, agg, refine.cell_columns(cfg, plan.nodes) if cfg.refine else None)
     runs = None
     if cfg.keep_runs:  # on disk: read a column when used (the parts are never gathered here)
         runs = records.concat(mem_runs) if runs_dir is None else records.RunRecords(out, cfg)
@@ -404,7 +418,8 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
             for c, ch in sorted(choices.items())
         },
         "peak_rss_mb": _peak_rss_mb(),
-        **({} if rnd is None else {"adaptive": _adaptive_meta(cfg, cells, rnd)}),
+        **({} if rnd is None or cfg.refine else {"adaptive": _adaptive_meta(cfg, cells, rnd)}),
+        **({"refine": refine.meta(cfg, cells, rnd)} if cfg.refine else {}),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }  # fmt: skip
     result = SweepResult(cfg, cells, runs, meta, out)
@@ -412,7 +427,7 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
         write_csv(out / "cells.csv", cells)
         prepare = cfg.problem_obj.prepare
         if (
-            prepare is not None and cfg.points is None
+            prepare is not None and cfg.points is None and not cfg.refine
         ):  # e.g. replayed boundaries: `jaxlab plot` then only reads files
             t_prep = time.perf_counter()
             prepare(result)
@@ -436,7 +451,9 @@ class _StopNow(Exception):
 
 
 def _round(plan, rnd: dict) -> list:
-    """The chunks of an adaptive sweep's round ``rnd`` (single process)."""
+    """The chunks of an adaptive or refined sweep's round ``rnd`` (single process)."""
+    if plan.nodes is not None:
+        return refine.round_tasks(plan, rnd)
     return list(round_tasks(plan, rnd["round_start"], rnd["round_target"], rnd["task_base"]))
 
 

@@ -294,8 +294,17 @@ def _check_cells(data: bytes, seen: dict) -> dict:
     if cfg.ci_width is not None:  # adaptive: the confidence sequence beside Wilson
         columns = columns[:5] + ["cs_low", "cs_high"] + columns[5:]
     lead = ["point"] if cfg.points is not None else []
-    table = _rows(data, lead + [a.name for a in cfg.axes] + columns, cfg.n_cells)
-    out = _axis_values(cfg, table, np.arange(cfg.n_cells))
+    if cfg.refine:  # refined: one row per cell evaluated, its node, bounds and level
+        from jaxlab.refine import lead_names
+
+        n_rows = ((seen.get("meta.json") or {}).get("refine") or {}).get("cells")
+        if not isinstance(n_rows, int):
+            n_rows = max(_utf8(data).count("\n") - 1, 0)
+        table = _rows(data, lead_names(cfg) + columns, n_rows)
+        out = _refined_cells(cfg, table)
+    else:
+        table = _rows(data, lead + [a.name for a in cfg.axes] + columns, cfg.n_cells)
+        out = _axis_values(cfg, table, np.arange(cfg.n_cells))
     if lead:
         out = {"point": _numbers(table, "point", np.int64), **out}
         _each(out["point"] == np.arange(cfg.n_cells), "point is not the row's index")
@@ -330,6 +339,38 @@ def _check_cells(data: bytes, seen: dict) -> dict:
         ok = empty | ((0 <= p10) & (p10 <= med) & (med <= p90) & (p90 <= hi))
         _each(ok, f"the {kind} quantiles are out of order or range")
     return out
+
+
+def _refined_cells(cfg: SweepConfig, table: dict) -> dict:
+    """A refined sweep's leading columns, checked: the nodes in order (the base grid first),
+    each split cell's four children there, and the centres, bounds, levels and leaf flags
+    that the nodes give, as the writer formats them."""
+    from jaxlab.refine import cell_columns, children, decode, encode, geometry
+    from jaxlab.results import _fmt
+
+    geo = geometry(cfg)
+    nodes = _numbers(table, "node", np.int64)
+    _each(nodes[: cfg.n_cells] == np.arange(cfg.n_cells), "node: the base grid comes first")
+    _each(np.diff(nodes) > 0, "node is not after the row before it", base=2)
+    _each(nodes < geo.n_nodes, f"node is outside the tree (at most {geo.n_nodes - 1})")
+    want = cell_columns(cfg, nodes)
+    for name, vals in want.items():
+        text = np.array([_fmt(v) for v in vals], dtype=str)
+        bad = np.flatnonzero(np.array(table[name], dtype=str) != text)
+        if bad.size:
+            i = int(bad[0])
+            raise Damaged(
+                f"row {i + 1}, column {name}: {table[name][i]!r}, its node {nodes[i]} gives "
+                f"{str(text[i])!r}"
+            )
+    split = np.flatnonzero(want["leaf"] == 0)
+    kids = children(geo, nodes[split])
+    _ensure(np.isin(kids, nodes), "a split cell's four children are not all there")
+    level, ix, iy = decode(geo, nodes)
+    deep = level > 0
+    parents = encode(geo, level[deep] - 1, ix[deep] // 2, iy[deep] // 2)
+    _ensure(np.isin(parents, nodes), "a cell's parent is not there")
+    return want
 
 
 def runs_columns(cfg: SweepConfig) -> list[str]:
@@ -521,6 +562,13 @@ def read_round(path: Path, cfg) -> dict:
     todo = _checkpoint_todo(path)
     try:
         st = _npz(path.read_bytes())
+        if cfg.refine:  # a refined sweep's round: its cells' nodes too (jaxlab.refine)
+            from jaxlab.refine import read_round as refined_round
+
+            try:
+                return refined_round(st, cfg)
+            except ValueError as e:
+                raise Damaged(str(e)) from None
         _need(st, ROUND_ARRAYS)
         out = {k: st[k] for k in ROUND_ARRAYS}
         for k in ("round", "task_base"):

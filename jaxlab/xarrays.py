@@ -7,6 +7,9 @@ float64, integer static axes (``max_steps``) as int64, the rest (``optimizer``, 
 and its interval, status counts, step and loss quantiles, a problem's metric columns) is a
 variable over those dimensions. A sweep with no axis is a Dataset of 0-d variables.
 
+A refined sweep (``refine``) becomes a single ``cell`` dimension (the cells' quadtree node
+ids), each cell's centre, bounds, ``level`` and ``leaf`` flag coordinates along it.
+
 A design that is not a product grid (a list of points: the config carries ``points``, or the
 table has another number of rows than the grid has cells) becomes a single ``point``
 dimension, each swept setting a coordinate along it.
@@ -39,8 +42,17 @@ def to_dataset(res):
     """The cells table of ``res`` (a :class:`~jaxlab.results.SweepResult`) as an
     ``xarray.Dataset``; see the module's docstring. Raises ConfigError when xarray is not
     installed, or when a grid table's rows are not in the grid's order."""
-    xr = _xarray()
     cfg, cells = res.config, res.cells
+    xr = _xarray()
+    if getattr(cfg, "refine", 0):
+        # Refined cells: one `cell` dimension (cells.csv's node ids), each cell's centre,
+        # bounds, level and leaf flag as coordinates along it.
+        lead = ["node", *(a.name for a in cfg.axes)]
+        lead += [f"{a.name}_{e}" for a in cfg.axes for e in ("lo", "hi")] + ["level", "leaf"]
+        coords = {"cell": np.asarray(cells["node"])}
+        coords.update({k: ("cell", np.asarray(cells[k])) for k in lead if k != "node"})
+        data = {k: ("cell", np.asarray(cells[k]), _var_attrs(k)) for k in cells if k not in lead}
+        return xr.Dataset(data, coords=coords, attrs={**_attrs(res), "design": "refined"})
     n_rows = len(np.asarray(cells["n_runs"]))
     settings = [s.name for s in cfg.settings if s.name in cells]  # the columns that are axes
     values = [k for k in cells if k not in settings]
