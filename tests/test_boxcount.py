@@ -109,10 +109,15 @@ def _refined_table():
     return pd.DataFrame(rows)
 
 
-def test_rasterise_refined():
-    r = bc.rasterise(_refined_table(), "x", "y")
-    assert r.success.shape == (8, 8) and r.log == (False, False)
-    np.testing.assert_allclose(r.x_edges, np.arange(9) / 2)
+@pytest.mark.parametrize("log", [False, True])
+def test_rasterise_refined(log):
+    t = _refined_table()
+    if log:  # the same quadtree on log axes: bounds 10**bound, centres the geometric means
+        for c in ("x", "x_lo", "x_hi", "y", "y_lo", "y_hi"):
+            t[c] = 10.0 ** t[c]
+    r = bc.rasterise(t, "x", "y")
+    assert r.success.shape == (8, 8) and r.log == (log, log)
+    np.testing.assert_allclose(r.x_edges, 10 ** (np.arange(9) / 2) if log else np.arange(9) / 2)
     expected = np.zeros((8, 8), bool)
     expected[:, 4:] = True  # the base cells at x >= 2
     expected[:4, 2:4] = True  # level 1: x in [1, 2), y < 2

@@ -173,6 +173,11 @@ fractal = jaxlab.Problem(
         "width": (lambda v: isinstance(v, int) and v >= 1, "integers >= 1"),
         "n_points": (lambda v: isinstance(v, int) and v >= 1, "integers >= 1"),
         "network": ("restart", "paper"),
+        # train() calls it: a name such as "gd" would read jaxlab's single lr
+        "optimizer": (
+            callable,
+            "a function settings -> optax transformation (fractal:per_layer_gd)",
+        ),
     },
     name="fractal",
 )
