@@ -101,3 +101,21 @@ def test_paper_draws():
     }  # fmt: skip
     assert d["W0"][0, 0] == -0.046975553888666456 and d["X"][0, 0] == 0.44320975123016443
     assert d["Y"][0, 0] == -0.3808255627057959
+
+
+def test_refine_estimate():
+    """The refinement a uniform map implies: a straight boundary is followed exactly (the
+    refined map equals the uniform one) at the cost of the cells along it; an island smaller
+    than a base cell, away from any split, is missed."""
+    spec = importlib.util.spec_from_file_location("fractal_map", FRACTAL / "map.py")
+    m = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(m)
+    ok = np.zeros((64, 64), bool)
+    ok[:, 21:] = True  # the boundary between columns 20 and 21
+    total, per, seen = m.refine_estimate(ok, 8)
+    np.testing.assert_array_equal(seen, ok)
+    # 64 base cells; the 2 columns of 8 on either side split at each level, 4 children each
+    np.testing.assert_array_equal(per, [64, 4 * 16, 4 * 32, 4 * 64])
+    assert total == per.sum()
+    ok[40, 40] = False  # one pixel inside a base cell far from the boundary
+    assert m.refine_estimate(ok, 8)[2][40, 40]  # not seen: that base cell never split

@@ -70,6 +70,34 @@ def sweep(args, out: Path) -> float:
     return time.perf_counter() - t0
 
 
+def refine_estimate(success: np.ndarray, base: int) -> tuple[int, np.ndarray, np.ndarray]:
+    """What a quadtree refinement of this map would have cost and seen: ``(trainings, per level,
+    map)``, for a
+    ``base`` x ``base`` grid refined down to ``success``'s pixels (a power-of-two multiple),
+    splitting each cell whose class differs from an edge neighbour's (as jaxlab's ``--refine``
+    does for one restart a cell). A cell's class is read at the pixel nearest its centre: an
+    estimate from the uniform map, not a refined run; ``map`` is the refined map at the finest
+    pixels (each leaf filled with its class: islands no split reached are missing)."""
+    n = success.shape[0]
+    levels = int(round(np.log2(n / base)))
+    if success.shape != (n, n) or base * 2**levels != n:
+        raise ValueError(f"base {base} must divide {success.shape} by a power of two")
+    exists = np.ones((base, base), bool)
+    seen = np.zeros((base, base), bool)  # the class of the leaf covering each level-k cell
+    counts = []
+    for k in range(levels + 1):
+        step = n // (base * 2**k)
+        cls = success[step // 2 :: step, step // 2 :: step]  # every level-k cell, evaluated or not
+        seen = np.where(exists, cls, seen)
+        counts.append(int(exists.sum()))
+        if k == levels:
+            break
+        split = exists & boxcount.boundary(seen)
+        exists = np.repeat(np.repeat(split, 2, 0), 2, 1)
+        seen = np.repeat(np.repeat(seen, 2, 0), 2, 1)
+    return int(sum(counts)), np.asarray(counts), seen
+
+
 def draw(raster: boxcount.Raster, est: boxcount.BoxCount, path: Path, title: str) -> None:
     import matplotlib
 
@@ -148,6 +176,17 @@ def main(argv=None) -> int:
     if wall is not None:
         cost += f", {wall:.1f} s wall (compiling included)"
     print(cost + f", on {cpu_model()} ({meta.get('devices', '')})")
+    if "leaf" not in cells.columns and nx == ny and nx >= 64 and (nx & (nx - 1)) == 0:
+        for base in (nx // 8, nx // 16):
+            total, per, seen = refine_estimate(raster.success, base)
+            d = boxcount.dimension(seen, args.min_size, args.max_size)
+            print(
+                f"refinement estimate: a {base} x {base} grid refined {len(per) - 1} times would "
+                f"train {total:,} cells ({' + '.join(f'{c:,}' for c in per)}), "
+                f"{total / pixels:.3f} of the uniform {pixels:,}; its map differs in "
+                f"{int((seen != raster.success).sum()):,} pixels, D = {d.dimension:.4f} "
+                f"(se {d.stderr:.4f})"
+            )
     if "leaf" in cells.columns:
         print(
             f"refined: {trainings:,} trainings against {pixels:,} for the uniform {nx} x {ny} "
