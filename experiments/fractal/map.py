@@ -24,12 +24,14 @@ import platform
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from jaxlab import boxcount
+from jaxlab.errors import ConfigError
 
 HERE = Path(__file__).resolve().parent
 FIGURE = HERE.parent / "figures" / "fractal_map.png"
@@ -157,6 +159,7 @@ def main(argv=None) -> int:
     if args.source is None:
         wall = sweep(args, run)
     cells = pd.read_csv(run / "cells.csv")
+    steps = tomllib.loads((run / "config.toml").read_text()).get("max_steps", args.max_steps)
     meta = json.loads((run / "meta.json").read_text()) if (run / "meta.json").exists() else {}
     raster = boxcount.rasterise(cells, "lr0", "lr1")
     est = boxcount.dimension(raster.success, args.min_size, args.max_size)
@@ -172,10 +175,12 @@ def main(argv=None) -> int:
     print("  size:   " + " ".join(f"{s:>7d}" for s in est.sizes))
     print("  boxes:  " + " ".join(f"{c:>7d}" for c in est.counts))
     print("  slope:  " + "        " + " ".join(f"{v:7.3f}" for v in local))
-    cost = f"cost: {trainings:,} trainings of {args.max_steps} steps"
+    cost = f"cost: {trainings:,} trainings of {steps} steps"
     if wall is not None:
         cost += f", {wall:.1f} s wall (compiling included)"
-    print(cost + f", on {cpu_model()} ({meta.get('devices', '')})")
+    dev = meta.get("devices", {})
+    where = f"{dev.get('global', '?')} {dev.get('platform', '?')} devices" if dev else "?"
+    print(cost + f", on {where}, {cpu_model()}")
     if "leaf" not in cells.columns and nx == ny and nx >= 64 and (nx & (nx - 1)) == 0:
         for base in (nx // 8, nx // 16):
             total, per, seen = refine_estimate(raster.success, base)
@@ -193,7 +198,7 @@ def main(argv=None) -> int:
             f"grid ({trainings / pixels:.3f} of it, {pixels / trainings:.1f}x fewer)"
         )
     title = (
-        f"fractal: tanh, full batch, {args.max_steps} steps, {nx} x {ny} px "
+        f"fractal: tanh, full batch, {steps} steps, {nx} x {ny} px "
         f"({'refined' if 'leaf' in cells.columns else 'uniform'}); blue trainable, red diverged"
     )
     draw(raster, est, args.figure, title)
@@ -202,4 +207,8 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except ConfigError as e:  # a map without a boundary, too few box sizes, a bad table
+        print(f"map.py: error: {e}", file=sys.stderr)
+        sys.exit(2)
