@@ -121,9 +121,10 @@ def per_layer_gd(s) -> optax.GradientTransformation:
 
 
 def train(s, key) -> jaxlab.Outcome:
-    """One training run, ``max_steps`` steps of ``s["optimizer"](s)`` on :func:`grad`, judged by the notebook's
-    rule (module docstring): status ``DIVERGED`` when the mean of the last 20 loss ratios is not
-    below 1, else ``MAX_STEPS``; ``metrics["tail"]`` is that mean."""
+    """One training run, ``max_steps`` steps of ``s["optimizer"](s)`` on :func:`grad`, judged
+    by the notebook's rule (module docstring): status ``DIVERGED`` when the mean of the last 20
+    loss ratios is not below 1, else ``MAX_STEPS``; ``metrics["tail"]`` is that mean (1e6 for
+    a run whose loss overflowed). Final ``loss``: after the last step (NaN if it overflowed)."""
     params = init(key, s)
     opt = s["optimizer"](s)
     n = s["max_steps"]
