@@ -3,7 +3,6 @@ process with JAX's default settings, divergence is a counted outcome, the hand-w
 agrees three ways in float64, and ``map.py`` rasterises, box-counts and draws a finished run.
 Tiny sizes: these test the user's path, not the paper's numbers."""
 
-import argparse
 import importlib.util
 import subprocess
 import sys
@@ -23,6 +22,14 @@ def load_fractal():
         sys.modules["fractal"] = module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
     return sys.modules["fractal"]
+
+
+def load_map():
+    """``experiments/fractal/map.py`` as a module."""
+    spec = importlib.util.spec_from_file_location("fractal_map", FRACTAL / "map.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def test_sweep_counts_divergence(env, tmp_path):
@@ -57,10 +64,7 @@ def test_map_refine(env, tmp_path):
     """Without jaxlab's ``sweep --refine`` the script refuses in one line, exit 2, nothing
     written; with it (the refine branch merged) it passes the flag on and reports the refined
     map's trainings against the uniform grid's."""
-    from jaxlab.cli import make_parser
-
-    sub = next(a for a in make_parser()._actions if isinstance(a, argparse._SubParsersAction))
-    has_refine = "--refine" in sub.choices["sweep"]._option_string_actions
+    has_refine = load_map().has_refine()
     out, fig = tmp_path / "r", tmp_path / "r.png"
     cmd = [
         sys.executable,
@@ -107,9 +111,7 @@ def test_refine_estimate():
     """The refinement a uniform map implies: a straight boundary is followed exactly (the
     refined map equals the uniform one) at the cost of the cells along it; an island smaller
     than a base cell, away from any split, is missed."""
-    spec = importlib.util.spec_from_file_location("fractal_map", FRACTAL / "map.py")
-    m = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(m)
+    m = load_map()
     ok = np.zeros((64, 64), bool)
     ok[:, 21:] = True  # the boundary between columns 20 and 21
     total, per, seen = m.refine_estimate(ok, 8)

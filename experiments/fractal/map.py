@@ -50,11 +50,11 @@ def cpu_model() -> str:
 
 
 def has_refine() -> bool:
-    """Whether the installed jaxlab's ``sweep`` takes ``--refine``."""
-    p = subprocess.run(
-        [sys.executable, "-m", "jaxlab", "sweep", "--help"], capture_output=True, text=True
-    )
-    return "--refine" in p.stdout
+    """Whether the installed jaxlab's ``sweep`` takes ``--refine`` (read from its parser)."""
+    from jaxlab.cli import make_parser
+
+    sub = next(a for a in make_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return "--refine" in sub.choices["sweep"]._option_string_actions
 
 
 def sweep(args, out: Path) -> float:
