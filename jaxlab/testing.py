@@ -246,8 +246,8 @@ def _settings(problem: Problem, settings) -> tuple[dict, dict, dict]:
             ) from None
     merged = {**static, **traced}
     for k in problem.checks:  # as the schema reads them: a predicate or a tuple of names
-        st = known_settings[k]
-        if k in merged and st.check is not None and not st.check(merged[k]):
+        st = known_settings.get(k)
+        if k in merged and st is not None and st.check is not None and not st.check(merged[k]):
             raise ConfigError(k, f"expected {st.allowed}, got {merged[k]!r}")
     shown = {k: merged[k] for k in merged if k in problem.static or k in problem.traced}
     shown.update({k: merged[k] for k in settings})
