@@ -245,9 +245,10 @@ def _settings(problem: Problem, settings) -> tuple[dict, dict, dict]:
                 k, f"expected a hashable value (a static setting is compiled in), got {v!r}"
             ) from None
     merged = {**static, **traced}
-    for k, (predicate, allowed) in problem.checks.items():
-        if k in merged and not predicate(merged[k]):
-            raise ConfigError(k, f"expected {allowed}, got {merged[k]!r}")
+    for k in problem.checks:  # as the schema reads them: a predicate or a tuple of names
+        st = known_settings.get(k)
+        if k in merged and st is not None and st.check is not None and not st.check(merged[k]):
+            raise ConfigError(k, f"expected {st.allowed}, got {merged[k]!r}")
     shown = {k: merged[k] for k in merged if k in problem.static or k in problem.traced}
     shown.update({k: merged[k] for k in settings})
     return static, traced, shown
