@@ -8,7 +8,8 @@ rates, draw the trainable / diverged map, estimate the boundary's box-counting d
 
 The sweep runs through the CLI (``jaxlab sweep --config fractal.toml --set lr0=LO:HI:N:log
 ... --out DIR``, one training a cell from the same key: the paper's fixed network);
-``--refine N`` is passed on to it (quadtree refinement where neighbours' classes differ), and
+``--refine K`` refines the grid K times (``jaxlab sweep --refine res * 2**K``, the finest cells
+per axis: quadtree refinement where neighbours' classes differ), and
 the map is rasterised from ``cells.csv`` at its finest pixels either way
 (:func:`jaxlab.boxcount.rasterise`). Prints the fit (dimension, intercept, r^2, standard
 error, the counts at every box size), the cost (trainings, wall time, the CPU) and, for a
@@ -65,7 +66,7 @@ def sweep(args, out: Path) -> float:
         cmd += ["--set", f"{name}={lo:g}:{hi:g}:{args.res}:log"]
     cmd += ["--set", f"network={args.network}"]
     if args.refine:
-        cmd += ["--refine", str(args.refine)]
+        cmd += ["--refine", str(args.res << args.refine)]  # jaxlab's N: finest cells per axis
     print("$", " ".join(cmd[1:]), flush=True)
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True)
@@ -140,7 +141,10 @@ def main(argv=None) -> int:
     ap.add_argument("--lr1", type=float, nargs=2, default=(35.0, 150.0), metavar=("LO", "HI"))
     ap.add_argument("--max-steps", type=int, default=500)
     ap.add_argument("--network", default="restart", choices=("restart", "paper"))
-    ap.add_argument("--refine", type=int, default=0, metavar="N", help="passed to jaxlab sweep")
+    ap.add_argument(
+        "--refine", type=int, default=0, metavar="K",
+        help="refine the res x res grid K times (jaxlab sweep --refine res * 2**K)",
+    )  # fmt: skip
     ap.add_argument("--out", type=Path, default=Path("runs/fractal"))
     ap.add_argument("--from", dest="source", type=Path, help="analyse this finished run only")
     ap.add_argument("--figure", type=Path, default=FIGURE)
