@@ -52,7 +52,7 @@ def main() -> None:
     full = SweepConfig(tol="off").with_settings(max_steps=200, lr=[0.1, 0.3], scale=1.0)
     full = replace(full, n_runs=32768)
     variants = {"dense": replace(full, lanes="dense")}
-    variants |= {f"recycle {k}": replace(full, lanes="recycle", refill=k) for k in (4, 16)}
+    variants |= {f"recycle {k}": replace(full, lanes="recycle", refill=k) for k in (4, 8, 16)}
     t = {v: [] for v in variants}
     for cfg in variants.values():
         _run_s(cfg)
@@ -62,7 +62,7 @@ def main() -> None:
     dense = np.median(t["dense"])
     print("every restart runs its whole budget (tol off, 200 steps, 65,536 restarts):")
     print(f"  dense: {dense:.3f} s  {t['dense']}")
-    for k in (4, 16):
+    for k in (4, 8, 16):
         rec = np.median(t[f"recycle {k}"])
         print(
             f"  recycle, refill {k}: {rec:.3f} s  {t[f'recycle {k}']}: "

@@ -298,6 +298,7 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
     t0 = time.perf_counter()
     counter = {"done": done, "steps_run": 0, "session": 0, "ran": 0, "budget": 0}
     choices: dict = {}  # static combination -> engine.LaneChoice
+    lanes_ran: dict = {}  # static combination -> chunks run this session in each kind of lanes
     compiled_before = COMPILE_STATS["seconds"]
     computed_in: set[str] = set()  # the dtypes the chunks' losses came back in
     last_checkpoint = [time.perf_counter()]
@@ -325,6 +326,8 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
         counter["session"] += 1
         counter["ran"] += task_size(r.task)
         counter["budget"] += task_size(r.task) * plan.combos[r.task.combo].max_steps
+        ran_as = lanes_ran.setdefault(r.task.combo, {"dense": 0, "recycle": 0})
+        ran_as[r.lanes] += 1
         if log is not None:
             # The chunk is on disk now (a small append); the full state is rewritten at most
             # every CHECKPOINT_SECONDS, and then the log is emptied.
@@ -414,7 +417,9 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
             "resumed_chunks": done,
         },
         "lanes": {
-            _combo_label(plan, c): {"lanes": ch.lanes, "why": ch.why}
+            # The choice, why, and the chunks this session ran each way (a probe chunk runs
+            # recycled whatever it then chooses; a one-chunk combination is its own probe).
+            _combo_label(plan, c): {"lanes": ch.lanes, "why": ch.why, "chunks": lanes_ran.get(c)}
             for c, ch in sorted(choices.items())
         },
         "peak_rss_mb": _peak_rss_mb(),

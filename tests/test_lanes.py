@@ -90,7 +90,7 @@ def test_recycled_runs_do_not_depend_on_lanes_chunks_devices_or_refills():
     once (a program each: compiling is the cost of this test); any one of them moving a bit
     fails it."""
     cfg = replace(NET, lanes="recycle").with_settings(lr=[0.3, 3.0], scale=[0.5, 2.0])
-    ref = _sweep(cfg)  # 8 devices, 64 lanes a block, refill 4
+    ref = _sweep(cfg)  # 8 devices, 64 lanes a block, refill 8 (the default)
     for what, variant, n_devices in (
         ("128 lanes, refill 7, 1 device", replace(cfg, lane_block=128, refill=7), 1),
         ("chunk 96, 2 devices", replace(cfg, chunk_size=96), 2),
@@ -156,7 +156,11 @@ def test_a_problem_that_trains_itself_stays_dense():
     own = jaxlab.Problem(train=train, traced={"lr": 0.5})
     res = _sweep(SweepConfig(problem=own, n_runs=8).with_settings(lr=[0.5, 0.9]))
     (choice,) = res.meta["lanes"].values()
-    assert choice == {"lanes": "dense", "why": "the problem trains itself (train): its own loop"}
+    assert choice == {
+        "lanes": "dense",
+        "why": "the problem trains itself (train): its own loop",
+        "chunks": {"dense": 1, "recycle": 0},
+    }
     with pytest.raises(jaxlab.ConfigError, match="lanes"):
         SweepConfig(problem=own, lanes="recycle").validate()
 
@@ -181,7 +185,8 @@ def test_cli_lanes_in_a_clean_process(tmp_path, env):
         assert f"lanes {lanes}" in p.stdout
         outs[lanes] = out
         meta = json.loads((out / "meta.json").read_text())
-        assert meta["lanes"] == {"all": {"lanes": lanes, "why": f"lanes = {lanes}"}}
+        ran = {"dense": 0, "recycle": 0} | {lanes: meta["n_chunks"]}
+        assert meta["lanes"] == {"all": {"lanes": lanes, "why": f"lanes = {lanes}", "chunks": ran}}
         assert (out / "config.toml").read_text().count(f'lanes = "{lanes}"') == 1
     assert (outs["recycle"] / "cells.csv").read_bytes() == (
         outs["dense"] / "cells.csv"

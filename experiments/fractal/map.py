@@ -4,12 +4,14 @@ rates, draw the trainable / diverged map, estimate the boundary's box-counting d
     python experiments/fractal/map.py                       # 256 x 256 pixels, the default window
     python experiments/fractal/map.py --res 512 --lr0 ... --lr1 ...
     python experiments/fractal/map.py --res 64 --refine 2   # a 64 x 64 base grid, refined twice
+    python experiments/fractal/map.py --res 64 --refine 2 --compare runs/uniform256  # same pixels?
     python experiments/fractal/map.py --from runs/fractal   # only the analysis, of a finished run
 
 The sweep runs through the CLI (``jaxlab sweep --config fractal.toml --set lr0=LO:HI:N:log
 ... --out DIR``, one training a cell from the same key: the paper's fixed network);
 ``--refine K`` refines the grid K times (``jaxlab sweep --refine res * 2**K``, the finest cells
-per axis: quadtree refinement where neighbours' classes differ), and
+per axis: quadtree refinement where neighbours' classes differ; the base grid is placed so that
+its finest pixels are those of the uniform ``res * 2**K`` map, :func:`base_range`), and
 the map is rasterised from ``cells.csv`` at its finest pixels either way
 (:func:`jaxlab.boxcount.rasterise`). Prints the fit (dimension, intercept, r^2, standard
 error, the counts at every box size), the cost (trainings, wall time, the CPU) and, for a
@@ -63,7 +65,8 @@ def sweep(args, out: Path) -> float:
     cmd = [sys.executable, "-m", "jaxlab", "sweep", "--config", str(HERE / "fractal.toml")]
     cmd += ["--out", str(out), "--no-figures", "--quiet", "--max-steps", str(args.max_steps)]
     for name, (lo, hi) in (("lr0", args.lr0), ("lr1", args.lr1)):
-        cmd += ["--set", f"{name}={lo:g}:{hi:g}:{args.res}:log"]
+        lo, hi = base_range(lo, hi, args.res, args.refine)
+        cmd += ["--set", f"{name}={lo!r}:{hi!r}:{args.res}:log"]
     cmd += ["--set", f"network={args.network}"]
     if args.refine:
         cmd += ["--refine", str(args.res << args.refine)]  # jaxlab's N: finest cells per axis
@@ -71,6 +74,19 @@ def sweep(args, out: Path) -> float:
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True)
     return time.perf_counter() - t0
+
+
+def base_range(lo: float, hi: float, res: int, k: int) -> tuple[float, float]:
+    """First and last centre of a ``res``-cell log axis whose ``k``-times refined pixels are the
+    uniform ``res * 2**k`` grid's over ``lo .. hi`` (its first and last pixel centred on ``lo``
+    and ``hi``): pixel step ``H`` in log, base step ``2**k H``, first base centre
+    ``(2**k - 1) / 2`` pixels in. ``k = 0``: ``lo, hi``."""
+    if not k:
+        return lo, hi
+    f = res << k
+    H = (np.log(hi) - np.log(lo)) / (f - 1)
+    first = np.log(lo) + (2**k - 1) / 2 * H
+    return float(np.exp(first)), float(np.exp(first + (res - 1) * 2**k * H))
 
 
 def refine_estimate(success: np.ndarray, base: int) -> tuple[int, np.ndarray, np.ndarray]:
@@ -146,6 +162,10 @@ def main(argv=None) -> int:
         help="refine the res x res grid K times (jaxlab sweep --refine res * 2**K)",
     )  # fmt: skip
     ap.add_argument("--out", type=Path, default=Path("runs/fractal"))
+    ap.add_argument(
+        "--compare", type=Path, metavar="RUN",
+        help="a uniform run of the same pixels: the share of pixels in the same class",
+    )  # fmt: skip
     ap.add_argument("--from", dest="source", type=Path, help="analyse this finished run only")
     ap.add_argument("--figure", type=Path, default=FIGURE)
     ap.add_argument("--min-size", type=int, default=2, help="smallest box fitted (pixels)")
@@ -200,6 +220,19 @@ def main(argv=None) -> int:
         print(
             f"refined: {trainings:,} trainings against {pixels:,} for the uniform {nx} x {ny} "
             f"grid ({trainings / pixels:.3f} of it, {pixels / trainings:.1f}x fewer)"
+        )
+    if args.compare is not None:
+        other = boxcount.rasterise(pd.read_csv(args.compare / "cells.csv"), "lr0", "lr1")
+        if other.success.shape != raster.success.shape:
+            raise ConfigError(
+                "compare",
+                f"{args.compare} has {other.success.shape} pixels, not {raster.success.shape}",
+            )
+        o = boxcount.dimension(other.success, args.min_size, args.max_size)
+        same = float((other.success == raster.success).mean())
+        print(
+            f"against {args.compare}: {same:.4f} of the pixels in the same class; its D = "
+            f"{o.dimension:.4f} (se {o.stderr:.4f}), {int(other.success.size):,} trainings"
         )
     title = (
         f"fractal: tanh, full batch, {steps} steps, {nx} x {ny} px "
