@@ -10,7 +10,7 @@ squares over a range of sizes: ``D`` is the dimension. :func:`dimension` does al
 **The range of scales.** Boxes of 1 pixel see the raster's own grain (a boundary drawn in
 pixels is a line of them whatever the set), and boxes within a factor ~8 of the raster see
 only a handful of boxes; the default fit uses sizes from ``min_size = 2`` up to
-``max_size = min(shape) / 8`` (at least three sizes: a raster smaller than 32 pixels a side is
+``max_size = min(shape) / 8`` (at least three sizes: a raster smaller than 64 pixels a side is
 refused). The counts at every size are returned, so another range can be fitted from them.
 
 :func:`rasterise` turns a ``cells.csv``-like table into that raster: a uniform grid (the two

@@ -65,14 +65,16 @@ class Geometry(NamedTuple):
     depth: int
 
     def offset(self, level) -> np.ndarray:
-        """The first node id of ``level`` (int64; vectorised)."""
+        """The first node id of ``level`` (int64; vectorised; ``check`` keeps the tree within
+        :data:`MAX_NODES`, far from overflowing)."""
         level = np.asarray(level, np.int64)
         return self.n[0] * self.n[1] * ((np.int64(4) ** level - 1) // 3)
 
     @property
     def n_nodes(self) -> int:
-        """Nodes of the whole tree, every level down to the finest."""
-        return int(self.offset(self.depth + 1))
+        """Nodes of the whole tree, every level down to the finest (Python ints: exact for any
+        depth, so the size checks see a too-deep tree as too big, not as a wrapped int64)."""
+        return self.n[0] * self.n[1] * ((4 ** (self.depth + 1) - 1) // 3)
 
     @property
     def finest(self) -> tuple[int, int]:
@@ -196,7 +198,9 @@ def _axis_bounds(geo: Geometry, a: int, level, i) -> tuple[np.ndarray, np.ndarra
     lo = geo.t0[a] - geo.h[a] / 2 + i * w
     hi, mid = lo + w, lo + w / 2
     out = [np.exp(t) if geo.spacing[a] == "log" else t for t in (lo, mid, hi)]
-    base = level == 0  # the base cells' centres are the values given, bit for bit
+    # The base cells' centres are the values given, bit for bit (i == n is the outer edge of
+    # the last cell, asked for by the rasters' edges: no cell, no given centre).
+    base = (level == 0) & (i < len(geo.values[a]))
     out[1] = np.where(base, geo.values[a][np.where(base, i, 0)], out[1])
     return out[0], out[1], out[2]
 

@@ -290,6 +290,15 @@ def _pre(text: str) -> str:
     return f"<pre>{html.escape(text)}</pre>"
 
 
+def _restarts_used(meta: dict) -> int:
+    """Restarts the sweep ran: adaptive and refined sweeps' own count (their ``total_runs`` is
+    the most they could use), else ``total_runs``."""
+    for key in ("adaptive", "refine"):
+        if isinstance(meta.get(key), dict) and "restarts" in meta[key]:
+            return int(meta[key]["restarts"])
+    return int(meta.get("total_runs", 0))
+
+
 def _provenance(meta: dict) -> str:
     """A table of what made the results (from meta.json), then the whole file."""
     v, dev, t = meta.get("versions", {}), meta.get("devices", {}), meta.get("timings", {})
@@ -301,7 +310,7 @@ def _provenance(meta: dict) -> str:
         ("device", f"{dev.get('platform')} ({dev.get('kind')}), {dev.get('local_used')} used, "
                    f"{dev.get('processes')} process(es)"),
         ("dtype", meta.get("dtype")),
-        ("restarts", f"{meta.get('total_runs', 0):,}"),
+        ("restarts", f"{_restarts_used(meta):,}"),
         ("config hash", meta.get("config_hash")),
         ("compile / run", f"{t.get('compile_s', 0):.1f} s / {t.get('run_s_this_session', 0):.1f} s"),
         ("finished", meta.get("finished")),

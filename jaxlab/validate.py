@@ -260,16 +260,19 @@ def _axis_values(cfg: SweepConfig, table: dict, cell: np.ndarray) -> dict:
     out = {}
     uniq, inv = np.unique(cell, return_inverse=True)
     for name, vals in _axis_columns(cfg, uniq).items():
-        text = np.array([_fmt(v) for v in vals], dtype=str)[inv]
-        bad = np.flatnonzero(np.array(table[name], dtype=str) != text)
-        if bad.size:
-            i = int(bad[0])
-            raise Damaged(
-                f"row {i + 1}, column {name}: {table[name][i]!r}, the config's grid says "
-                f"{str(text[i])!r}"
-            )
+        _same_text(table, name, np.array([_fmt(v) for v in vals], dtype=str)[inv],
+                   lambda i: "the config's grid says")  # fmt: skip
         out[name] = vals[inv]
     return out
+
+
+def _same_text(table: dict, name: str, text: np.ndarray, says) -> None:
+    """Raise Damaged at the first row whose column ``name`` is not ``text`` (what the writer
+    would write); ``says(i)`` names who says so."""
+    bad = np.flatnonzero(np.array(table[name], dtype=str) != text)
+    if bad.size:
+        i = int(bad[0])
+        raise Damaged(f"row {i + 1}, column {name}: {table[name][i]!r}, {says(i)} {str(text[i])!r}")
 
 
 def _ensure(ok, why: str) -> None:
@@ -356,13 +359,7 @@ def _refined_cells(cfg: SweepConfig, table: dict) -> dict:
     want = cell_columns(cfg, nodes)
     for name, vals in want.items():
         text = np.array([_fmt(v) for v in vals], dtype=str)
-        bad = np.flatnonzero(np.array(table[name], dtype=str) != text)
-        if bad.size:
-            i = int(bad[0])
-            raise Damaged(
-                f"row {i + 1}, column {name}: {table[name][i]!r}, its node {nodes[i]} gives "
-                f"{str(text[i])!r}"
-            )
+        _same_text(table, name, text, lambda i: f"its node {nodes[i]} gives")
     split = np.flatnonzero(want["leaf"] == 0)
     kids = children(geo, nodes[split])
     _ensure(np.isin(kids, nodes), "a split cell's four children are not all there")

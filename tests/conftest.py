@@ -60,3 +60,30 @@ def stale_lock():
         )
 
     return make
+
+
+@pytest.fixture
+def stop_and_resume():
+    """``run(cfg, out, every, on_stop=None) -> (result, stops)``: a sweep on 8 devices stopped
+    every ``every`` chunks (as Ctrl-C stops it, at a chunk's end: inside adaptive and refined
+    rounds too) and resumed until it finishes. Each stop must name its round; ``on_stop(stops)``
+    runs after each."""
+    from jaxlab.sweep import SweepInterrupted, run_sweep
+
+    def run(cfg, out, every, on_stop=None, tries=60):
+        stops = 0
+        for _ in range(tries):
+            try:
+                res = run_sweep(
+                    cfg if stops == 0 else None, out, resume=stops > 0, n_devices=8,
+                    progress=False, figures=False, stop_after_chunks=every,
+                )  # fmt: skip
+                return res, stops
+            except SweepInterrupted as e:
+                assert "in round" in str(e)
+                stops += 1
+                if on_stop is not None:
+                    on_stop(stops)
+        raise AssertionError(f"not finished after {tries} stops")
+
+    return run

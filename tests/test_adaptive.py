@@ -55,21 +55,11 @@ def test_rounds_reach_the_width_with_one_compile(reference):
     np.testing.assert_array_equal(np.sort(panel.lo.ravel()), np.sort(c["cs_low"]))
 
 
-def test_same_bits_across_chunks_devices_and_ctrl_c_mid_round(reference, tmp_path):
+def test_same_bits_across_chunks_devices_and_ctrl_c_mid_round(reference, tmp_path, stop_and_resume):
     ref = reference[0].cells
     out = tmp_path / "run"
     cfg = _cfg(chunk_size=16)  # on 8 devices: other chunks, other devices, same bits
-    stops = 0
-    for _ in range(40):  # interrupted every 20 chunks: inside rounds
-        try:
-            res = run_sweep(
-                cfg if stops == 0 else None, out, resume=stops > 0, n_devices=8,
-                progress=False, figures=False, stop_after_chunks=20,
-            )  # fmt: skip
-            break
-        except SweepInterrupted as e:
-            assert "in round" in str(e)
-            stops += 1
+    res, stops = stop_and_resume(cfg, out, 20)  # interrupted every 20 chunks: inside rounds
     assert stops >= 2
     _same(ref, res.cells)
     _same(ref, load_run(out).cells)  # cells.csv checked against the confidence sequence

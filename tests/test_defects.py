@@ -160,8 +160,8 @@ NET = SweepConfig(n_runs=24, keep_runs=True, keys="paired", chunk_size=64)
 OBJ = SweepConfig(
     problem="objective", threshold=1e-2, n_runs=24, keep_runs=True, keys="paired", chunk_size=64
 )
-# Every static axis alone and in pairs (network: dataset x widths x max_steps, widths x
-# optimizer, dataset x optimizer; objective: objective x optimizer x max_steps), both dtypes, both
+# Static axes alone and in pairs (network: dataset x widths x max_steps, widths x optimizer,
+# dataset x optimizer; objective: objective x optimizer x max_steps), both dtypes, both
 # gradient methods, both losses. Each static combination is a compile, the cost of these tests:
 # the four network axes are crossed in pairs and threes rather than all at once (16 programs).
 MATRIX = [

@@ -16,7 +16,7 @@ from jaxlab.cli import _summary, main
 from jaxlab.config import SweepConfig
 from jaxlab.errors import ConfigError
 from jaxlab.results import load_run
-from jaxlab.sweep import SweepInterrupted, run_sweep
+from jaxlab.sweep import run_sweep
 
 GRID = dict(lr=[0.5, 1.0, 2.0, 4.0], scale=[0.5, 1.0, 2.0, 4.0])
 
@@ -169,7 +169,17 @@ def test_leaves_tile_the_plane_and_every_split_has_its_children(reference):
     assert (cover == 1).all()
     parents = c["node"][~leaf]
     assert np.isin(refine.children(geo, parents), c["node"]).all()
-    # a parent's interval straddles the level, or a neighbour across it had a disjoint one
+    # The tree is the split rule's, round by round: the cells split at level m are those
+    # refine.split picks from the cells evaluated by then (levels <= m) and their counts.
+    nodes = np.asarray(c["node"])
+    for m in range(geo.depth):
+        upto = lv <= m
+        pick = refine.split(geo, nodes[upto], c["n_success"][upto], c["n_runs"][upto],
+                            res.config.levels, m)  # fmt: skip
+        split_then = np.zeros(upto.sum(), bool)
+        split_then[~leaf[upto] & (lv[upto] == m)] = True
+        np.testing.assert_array_equal(pick, split_then, err_msg=f"level {m}")
+        assert pick.any()
     assert not np.isnan(res.finest()["values"]).any()
 
 
@@ -195,24 +205,19 @@ def test_paired_keys_are_the_uniform_sweeps_restarts_and_progress_shows_rounds(r
     assert u.cells["n_success"].sum() > 0
 
 
-def test_same_bits_across_chunks_devices_and_ctrl_c_mid_refinement(reference, tmp_path):
+def test_same_bits_across_chunks_devices_and_ctrl_c_mid_refinement(
+    reference, tmp_path, stop_and_resume
+):
     ref = reference[0].cells
     out = tmp_path / "run"
     cfg = _cfg(chunk_size=16)  # on 8 devices: other chunks, other devices, same bits
-    stops, res = 0, None
-    for _ in range(60):  # interrupted every 12 chunks: inside rounds
-        try:
-            res = run_sweep(
-                cfg if stops == 0 else None, out, resume=stops > 0, n_devices=8,
-                progress=False, figures=False, stop_after_chunks=12,
-            )  # fmt: skip
-            break
-        except SweepInterrupted as e:
-            assert "in round" in str(e)
-            stops += 1
-            if stops == 1:  # a resume with another refine is refused like other changes
-                with pytest.raises(ConfigError, match="the config given differs"):
-                    run_sweep(_cfg(chunk_size=16, refine=32), out, resume=True, progress=False)
+
+    def refused(stops):
+        if stops == 1:  # a resume with another refine is refused like other changes
+            with pytest.raises(ConfigError, match="the config given differs"):
+                run_sweep(_cfg(chunk_size=16, refine=32), out, resume=True, progress=False)
+
+    res, stops = stop_and_resume(cfg, out, 12, refused)  # every 12 chunks: inside rounds
     assert stops >= 3
     _same(ref, res.cells)
     _same(ref, load_run(out).cells)  # cells.csv checked: nodes, bounds, levels, leaves
@@ -279,8 +284,24 @@ BAD = [
     (["--points", "POINTS"], "refine: refinement splits the cells of a grid, not points"),
     (["--refine", "0", "--levels", "0.3"], "levels: the success levels of refined sweeps: give"),
     (["--refine", "2048"], "refine: the finest grid 2,048 x 2,048 is too fine: its tree has"),
+    # 2**37 cells a side: the tree's size in int64 would wrap negative and pass the checks
+    (["--refine", str(2**39)], "refine: the finest grid 549,755,813,888 x 549,755,813,888 is too"),
     (["--refine", "512", "--n-runs", "20000"], "refine: 349,520 possible cells x 20,000 restarts"),
 ]
+
+
+def test_refine_at_the_grids_own_size_is_the_grid():
+    """``refine`` = the grid's size: depth 0, nothing to split; its raster is the grid (the
+    last edge is no cell's: it once indexed past the given values)."""
+    cfg = _cfg(refine=4).validate()
+    geo = refine.geometry(cfg)
+    assert geo.depth == 0 and geo.n_nodes == 16
+    nodes = np.arange(16)
+    cells = {**refine.cell_columns(cfg, nodes), "success_rate": np.linspace(0, 1, 16)}
+    r = refine.raster(cfg, cells)
+    np.testing.assert_array_equal(r["values"], np.linspace(0, 1, 16).reshape(4, 4))
+    np.testing.assert_array_equal(r["x"], [0.5, 1, 2, 4])
+    assert len(r["x_edges"]) == 5 and r["x_edges"][-1] == pytest.approx(4 * 2**0.5)
 
 
 @pytest.mark.parametrize("extra,message", BAD)

@@ -72,7 +72,9 @@ def sweep(args, out: Path) -> float:
         cmd += ["--refine", str(args.res << args.refine)]  # jaxlab's N: finest cells per axis
     print("$", " ".join(cmd[1:]), flush=True)
     t0 = time.perf_counter()
-    subprocess.run(cmd, check=True)
+    p = subprocess.run(cmd)
+    if p.returncode:  # jaxlab said why in one line on stderr
+        raise SystemExit(p.returncode)
     return time.perf_counter() - t0
 
 
@@ -179,6 +181,12 @@ def main(argv=None) -> int:
         )
         return 2
     wall = None
+    for given, what in ((args.source, "--from"), (args.compare, "--compare")):
+        if given is not None and not (given / "cells.csv").is_file():
+            print(
+                f"map.py: error: {what}: no finished run at {given} (no cells.csv)", file=sys.stderr
+            )
+            return 2
     run = args.source or args.out
     if args.source is None:
         wall = sweep(args, run)
@@ -223,7 +231,11 @@ def main(argv=None) -> int:
         )
     if args.compare is not None:
         other = boxcount.rasterise(pd.read_csv(args.compare / "cells.csv"), "lr0", "lr1")
-        if other.success.shape != raster.success.shape:
+        same_pixels = other.success.shape == raster.success.shape and all(
+            np.allclose(getattr(other, e), getattr(raster, e), rtol=1e-6)
+            for e in ("x_edges", "y_edges")
+        )
+        if not same_pixels:
             raise ConfigError(
                 "compare",
                 f"{args.compare} has {other.success.shape} pixels, not {raster.success.shape}",
