@@ -21,7 +21,7 @@ import numpy as np
 from jaxlab.confseq import next_targets
 from jaxlab.engine import ChunkTask, Plan
 
-__all__ = ["next_round", "round_tasks"]
+__all__ = ["first_round", "next_round", "round_tasks"]
 
 
 def round_tasks(plan: Plan, have, target, base: int) -> tuple[ChunkTask, ...]:
@@ -54,6 +54,22 @@ def round_tasks(plan: Plan, have, target, base: int) -> tuple[ChunkTask, ...]:
     return tuple(tasks)
 
 
-def next_round(cfg, n_success, n_runs) -> np.ndarray:
-    """Each cell's restarts after the next round (``n_runs`` where it is done)."""
-    return next_targets(n_success, n_runs, float(cfg.ci_width), cfg.cap)
+def first_round(cfg) -> dict:
+    """Round 1: ``n_runs`` restarts a cell (what the checkpoint holds besides the aggregates;
+    the same keys as :func:`jaxlab.refine.first_round`'s, bar ``nodes``)."""
+    n = cfg.n_cells
+    return {
+        "round": 1, "task_base": 0, "round_start": np.zeros(n, np.int64),
+        "round_target": np.full(n, cfg.n_runs, np.int64),
+    }  # fmt: skip
+
+
+def next_round(cfg, rnd: dict, agg, n_tasks: int) -> tuple[dict, object]:
+    """The round after ``rnd`` (``n_tasks`` chunks): each cell's restarts after it from the
+    counts so far (its own where it is done), and the aggregates (unchanged: the cells are)."""
+    target = next_targets(agg.n_success, agg.n_runs, float(cfg.ci_width), cfg.cap)
+    out = {
+        "round": rnd["round"] + 1, "task_base": rnd["task_base"] + n_tasks,
+        "round_start": agg.n_runs.copy(), "round_target": target,
+    }  # fmt: skip
+    return out, agg

@@ -43,9 +43,8 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from jaxlab import adaptive, records, refine, rundir, validate
 from jaxlab import aggregate as A
-from jaxlab import records, refine, rundir, validate
-from jaxlab.adaptive import next_round, round_tasks
 from jaxlab.checks import check_problem
 from jaxlab.config import SweepConfig, config_hash, to_toml
 from jaxlab.engine import (
@@ -247,18 +246,14 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
             rundir.atomic_write(out / PROBLEM_FILE, json.dumps(provenance, indent=2) + "\n")
     mine = [t for t in plan.tasks if t.index % n_proc == pid]
     state_path = out / _state_name(pid, n_proc) if out is not None else None
-    rnd = None  # adaptive sweeps: the round under way (jaxlab.adaptive)
-    if cfg.ci_width is not None:
-        rnd = {"round": 1, "task_base": 0, "round_start": np.zeros(cfg.n_cells, np.int64)}
-        rnd["round_target"] = np.full(cfg.n_cells, cfg.n_runs, np.int64)
+    rnd = None  # adaptive and refined sweeps: the round under way
+    rounds = refine if cfg.refine else adaptive if cfg.ci_width is not None else None
+    if rounds is not None:
+        rnd = rounds.first_round(cfg)
         if state_path is not None and state_path.exists():
             rnd = validate.read_round(state_path, cfg)
-        mine = _round(plan, rnd)
-    elif cfg.refine:  # refined: rounds of new cells (jaxlab.refine)
-        rnd = refine.first_round(cfg)
-        if state_path is not None and state_path.exists():
-            rnd = validate.read_round(state_path, cfg)
-        plan = replace(plan, nodes=rnd["nodes"])
+        if cfg.refine:  # refined: its cells are the nodes evaluated so far
+            plan = replace(plan, nodes=rnd["nodes"])
         mine = _round(plan, rnd)
     max_steps = max(s.max_steps for s in plan.combos)
     metric_names = validate.output_names(cfg)[0]
@@ -294,7 +289,7 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
     already = sum(task_size(t) for t in mine[:done])
     t_compile = compile_all(plan, local[:nd]) if todo or redo else 0.0
     bar = Progress(sum(task_size(t) for t in mine), progress)  # its rate: after compiling
-    _say_round(bar, rnd, agg)
+    _say_round(bar, rnd)
     t0 = time.perf_counter()
     counter = {"done": done, "steps_run": 0, "session": 0, "ran": 0, "budget": 0}
     choices: dict = {}  # static combination -> engine.LaneChoice
@@ -350,19 +345,13 @@ def _run(cfg, out, n_proc, pid, progress, n_devices, figures, stop_after_chunks)
             run_chunks(plan, todo, local[:nd], on_chunk, choices)
             while rnd is not None and mine:  # adaptive: the next round, from the counts
                 bar.close()
-                if cfg.refine:  # the next level's cells, from this one's counts
-                    rnd, agg = refine.next_round(cfg, rnd, agg, len(mine))
+                rnd, agg = rounds.next_round(cfg, rnd, agg, len(mine))  # from the counts
+                if cfg.refine:  # the next level's cells
                     plan = replace(plan, nodes=rnd["nodes"])
-                else:
-                    target = next_round(cfg, agg.n_success, agg.n_runs)
-                    rnd = {
-                        "round": rnd["round"] + 1, "task_base": rnd["task_base"] + len(mine),
-                        "round_start": agg.n_runs.copy(), "round_target": target,
-                    }  # fmt: skip
                 mine, counter["done"], already = _round(plan, rnd), 0, 0
                 checkpoint()  # the round's plan is on disk before any of its chunks
                 bar = Progress(sum(map(task_size, mine)), progress)
-                _say_round(bar, rnd, agg)
+                _say_round(bar, rnd)
                 run_chunks(plan, mine, local[:nd], on_chunk, choices)
         except _StopNow:
             checkpoint()
@@ -459,10 +448,12 @@ def _round(plan, rnd: dict) -> list:
     """The chunks of an adaptive or refined sweep's round ``rnd`` (single process)."""
     if plan.nodes is not None:
         return refine.round_tasks(plan, rnd)
-    return list(round_tasks(plan, rnd["round_start"], rnd["round_target"], rnd["task_base"]))
+    return list(
+        adaptive.round_tasks(plan, rnd["round_start"], rnd["round_target"], rnd["task_base"])
+    )
 
 
-def _say_round(bar: Progress, rnd: dict | None, agg: A.Aggregates) -> None:
+def _say_round(bar: Progress, rnd: dict | None) -> None:
     """In adaptive sweeps, a line before each round's progress: the round, its open cells and
     the restarts used before it (where the progress display is on)."""
     if rnd is None or not bar.enabled:

@@ -644,10 +644,7 @@ def damaged_chunks(run_dir: Path, tasks, cfg: SweepConfig) -> list[tuple[object,
     for t in tasks:
         name = part_name(t.index)
         try:
-            try:
-                data = (run_dir / name).read_bytes()
-            except FileNotFoundError:
-                raise Damaged("missing") from None
+            data = _part_bytes(run_dir / name)
             table = check_part(data, cfg, t, None)
             # No sha256 is recorded before the sweep finishes: the part must be what its own
             # table encodes to (a flip in a page header or the footer's metadata passes the
@@ -738,6 +735,16 @@ def check_part(data: bytes, cfg: SweepConfig, task, columns, want_sha: str | Non
     return table
 
 
+def _part_bytes(path: Path) -> bytes:
+    """A Parquet part's bytes; :class:`Damaged` if it is missing or cannot be read."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise Damaged("missing") from None
+    except OSError as e:
+        raise Damaged(f"cannot be read ({e.strerror})") from None
+
+
 def read_part(d: Path, cfg: SweepConfig, task, columns, meta: dict):
     """:func:`check_part` of the part of chunk ``task`` in run directory ``d``; a damaged one
     is a one-line :class:`ConfigError` naming it and what to do."""
@@ -745,12 +752,7 @@ def read_part(d: Path, cfg: SweepConfig, task, columns, meta: dict):
 
     name = part_name(task.index)
     try:
-        try:
-            data = (d / name).read_bytes()
-        except FileNotFoundError:
-            raise Damaged("missing") from None
-        except OSError as e:
-            raise Damaged(f"cannot be read ({e.strerror})") from None
+        data = _part_bytes(d / name)
         return check_part(data, cfg, task, columns, (meta.get("checksums") or {}).get(name))
     except Damaged as e:
         raise _error(d, name, str(e), PART_TODO) from None
