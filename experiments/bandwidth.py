@@ -9,7 +9,7 @@ Bytes over time is the rate at which the step streams its arrays through the cac
 dtypes stream at about the same GB/s, the loop is bound by memory traffic, not arithmetic, and
 float64 (twice the bytes) runs at about half the speed of float32 whatever its arithmetic costs.
 
-    python experiments/bandwidth.py [--per-device 32768] [--devices 1] [--repeats 7]
+    python experiments/bandwidth.py [--per-device 32768] [--devices 1] [--repeats 7] [--method manual]
 
 Run it pinned to one core (``taskset -c 0``) with ``--devices 1`` to see one core's rate.
 """
@@ -27,6 +27,7 @@ ap.add_argument("--devices", type=int, default=1)
 ap.add_argument("--repeats", type=int, default=7)
 ap.add_argument("--steps", type=int, default=100)
 ap.add_argument("--dtypes", nargs="+", default=["float32", "float64"])
+ap.add_argument("--method", default="autodiff", help="gradient method: autodiff or manual")
 args = ap.parse_args()
 jax.config.update("jax_num_cpu_devices", args.devices)
 jax.config.update("jax_enable_x64", True)
@@ -77,6 +78,7 @@ def main():
                 dtype=dtype,
                 chunk_size=size,
                 lane_block=args.per_device,
+                method=args.method,
             )
             cfg = cfg.with_settings(lr={"log": [0.1, 3.0, 1024]}, scale=1.0, max_steps=steps)
             plan = engine.make_plan(cfg, len(devices))

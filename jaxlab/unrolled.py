@@ -14,6 +14,13 @@ grows as ``n_points * n_params``. :func:`fits` says whether a problem qualifies.
 lab's chain rule (Exercise 2) written on these scalars: per point, ``delta = dL/df_out *
 f_out (1 - f_out)`` at the output, then ``delta_j * h_i`` for each weight, ``delta_j`` for each
 bias, and ``sum_j W_ij delta_j * (1 - z_i^2)`` back through each tanh layer.
+
+Both methods write each point's output delta as one division (``f (1 - f) / (-n (f + eps))``
+for a label 1). XLA materialises a division's result (it does not copy an expensive operation
+into each kernel that reads it) but copies cheap ones: written as ``dL/df * f (1 - f) / n``, the
+delta was recomputed in each of the nine gradient kernels of a step. With the division, a step
+of the lab's network does 384 other operations a restart instead of 611 and runs 1.2x faster
+(``benchmarks/bound.py``; ``experiments/PERFORMANCE.md``).
 """
 
 from __future__ import annotations
@@ -112,6 +119,33 @@ def _neg_sum_log_jvp(primals, tangents):
     return neg_sum_log(terms), -sum(d / t for t, d in zip(terms, dots))
 
 
+def _log_head(labels: tuple):
+    """``zs -> -sum_i log(a_i)`` for logits ``zs`` and 0/1 ``labels``: ``a = sigmoid(z) + EPS``
+    for a label 1, ``one_minus(sigmoid(z)) + EPS`` for a label 0 (one log per block, as
+    :func:`neg_sum_log`). Its derivative is the chain rule through sigmoid, ``one_minus`` and
+    the log, each point's coefficient written as one division: ``d/dz = -s (1 - s) / a`` for a
+    label 1, ``s (1 - s) / a`` for a label 0 (the derivative of ``|1 - s|`` is ``-1`` on
+    ``s < 1``, and ``s (1 - s)`` is 0 at ``s = 1``). XLA keeps a division's result in memory, so
+    the gradient's kernels read each point's coefficient instead of each recomputing it."""
+
+    def terms(zs):
+        fs = [sigmoid(z) for z in zs]
+        return fs, tuple(f + EPS if y == 1.0 else one_minus(f) + EPS for f, y in zip(fs, labels))
+
+    @jax.custom_jvp
+    def head(zs):
+        return neg_sum_log(terms(zs)[1])
+
+    @head.defjvp
+    def _head_jvp(primals, tangents):
+        (zs,), (dzs,) = primals, tangents
+        fs, ts = terms(zs)
+        coef = [(f * (1.0 - f)) / (-t if y == 1.0 else t) for f, t, y in zip(fs, ts, labels)]
+        return neg_sum_log(ts), sum(c * dz for c, dz in zip(coef, dzs))
+
+    return head
+
+
 def _layout(widths):
     """Per layer: (bias indices (d_out,), weight indices [i][j]) into the flat vector."""
     out, k = [], 0
@@ -167,7 +201,15 @@ def unrolled_loss(data: Dataset, widths, kind: str = "lab", method: str = "autod
             return None, one_minus(f) + EPS, f
         return -(y * jnp.log(f + EPS) + (1.0 - y) * jnp.log(one_minus(f) + EPS)), None, f
 
+    # The lab's loss with 0/1 labels: its log terms as one function of the logits, whose
+    # derivative is one division per point (see _log_head); other labels and losses go term
+    # by term.
+    head = _log_head(tuple(ys)) if kind == "lab" and set(ys) <= {0.0, 1.0} else None
+
     def forward(vec):
+        if head is not None and method == "autodiff":
+            zs = [point(vec, x)[1] for x in xs]
+            return head(tuple(zs)) / n, None
         total, args, res = 0.0, [], []
         for x, y in zip(xs, ys):
             acts, z = point(vec, x)
@@ -205,18 +247,23 @@ def unrolled_loss(data: Dataset, widths, kind: str = "lab", method: str = "autod
 
         for (x, y), (acts, kept) in zip(zip(xs, ys), res):
             if kind == "logit":
-                dL_dfin = sigmoid(kept) - y  # dL/dfout * dfout/dfin collapses
+                dL_dfin = (sigmoid(kept) - y) / n  # dL/dfout * dfout/dfin collapses
             else:
                 f_out = kept
                 # Q1, -y / (f + eps) + (1 - y) / (1 - f + eps), with a 0/1 label folded in
+                # dL/dfin / n as one division (Q1-Q3, a 0/1 label folded in): XLA keeps a
+                # division's result in memory, so the gradient's kernels read each point's delta
+                # instead of each recomputing it from f_out.
+                slope = f_out * (1.0 - f_out)
                 if y == 1.0:
-                    dL_dfout = -1.0 / (f_out + EPS)
+                    dL_dfin = slope / (-n * (f_out + EPS))
                 elif y == 0.0:
-                    dL_dfout = 1.0 / (one_minus(f_out) + EPS)
+                    dL_dfin = slope / (n * (one_minus(f_out) + EPS))
                 else:
-                    dL_dfout = -y / (f_out + EPS) + (1.0 - y) / (one_minus(f_out) + EPS)
-                dL_dfin = dL_dfout * (f_out * (1.0 - f_out))  # Q2, Q3
-            deltas = [g * dL_dfin / n]
+                    dL_dfin = (
+                        (-y / (f_out + EPS) + (1.0 - y) / (one_minus(f_out) + EPS)) * slope / n
+                    )
+            deltas = [g * dL_dfin]
             for li in range(len(layout) - 1, -1, -1):
                 b, W = layout[li]
                 h = list(x) if li == 0 else acts[li - 1]
