@@ -43,31 +43,29 @@ HLO_CLASS = {
 }  # fmt: skip
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
-
-
-def _time(fn, args, repeats: int) -> float:
+def _median_times(programs: dict, repeats: int) -> dict:
+    """Each ``name -> (fn, args)`` run once to warm, then timed once a round, the programs in
+    turn (the machine's drift hits them alike); the median seconds of each."""
     import jax
 
-    jax.block_until_ready(fn(*args))
-    ts = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
+    for fn, args in programs.values():
         jax.block_until_ready(fn(*args))
-        ts.append(time.perf_counter() - t0)
-    ts.sort()
-    return ts[len(ts) // 2]
+    ts = {k: [] for k in programs}
+    for _ in range(repeats):
+        for k, (fn, args) in programs.items():
+            t0 = time.perf_counter()
+            jax.block_until_ready(fn(*args))
+            ts[k].append(time.perf_counter() - t0)
+    return {k: sorted(v)[len(v) // 2] for k, v in ts.items()}
 
 
-def op_rates(repeats: int, width: int = WIDTH) -> dict[str, float]:
-    """Operations per second, all cores together, for each class of :data:`PEER_COUNTS`."""
+# Each application: the offset's add, the operation, the sum's add (and exp's negation).
+OPS = {"tanh": 2, "exp": 3, "log": 2, "divide": 2, "other": 3}
+
+
+def rate_programs(width: int = WIDTH) -> dict:
+    """One compiled program a class of operation: a fused kernel over ``LANES`` lanes a device
+    that applies it to ``width`` offsets of its input and averages them, ``ITERS`` times."""
     import jax
     import jax.numpy as jnp
     from jax.sharding import Mesh, NamedSharding
@@ -75,16 +73,18 @@ def op_rates(repeats: int, width: int = WIDTH) -> dict[str, float]:
 
     devices = jax.local_devices()
     mesh = Mesh(devices, ("d",))
-    # Each application: the offset's add, the operation, the sum's add (and exp's negation).
-    ops = {
-        "tanh": (jnp.tanh, 2),
-        "exp": (lambda y: jnp.exp(-y), 3),
-        "log": (jnp.log, 2),
-        "divide": (lambda y: 1.0 / y, 2),
-        "other": (lambda y: y * 0.999, 3),  # the multiply: 3 ops with the two adds
+    fns = {
+        "tanh": jnp.tanh,
+        "exp": lambda y: jnp.exp(-y),
+        "log": jnp.log,
+        "divide": lambda y: 1.0 / y,
+        "other": lambda y: y * 0.999,  # the multiply: 3 ops with the two adds
     }
-    seconds = {}
-    for name, (f, _) in ops.items():
+    y = jax.device_put(
+        jnp.full((LANES * len(devices),), 0.5, jnp.float32), NamedSharding(mesh, P("d"))
+    )
+    out = {}
+    for name, f in fns.items():
 
         def kernel(y, f=f):
             def body(_, y):
@@ -93,16 +93,18 @@ def op_rates(repeats: int, width: int = WIDTH) -> dict[str, float]:
 
             return jax.lax.fori_loop(0, ITERS, body, y)
 
-        prog = jax.jit(
-            jax.shard_map(kernel, mesh=mesh, in_specs=P("d"), out_specs=P("d"), check_vma=False)
-        )
-        y = jax.device_put(
-            jnp.full((LANES * len(devices),), 0.5, jnp.float32), NamedSharding(mesh, P("d"))
-        )
-        seconds[name] = _time(prog, (y,), repeats)
-    n_elem = LANES * len(devices) * width * ITERS
-    rates = {"other": 3 * n_elem / seconds["other"]}
-    for name, (_, extra) in ops.items():
+        shard = jax.shard_map(kernel, mesh=mesh, in_specs=P("d"), out_specs=P("d"), check_vma=False)
+        out[name] = (jax.jit(shard), (y,))
+    return out
+
+
+def op_rates(seconds: dict, n_devices: int, width: int = WIDTH) -> dict[str, float]:
+    """Operations per second, all cores together, for each class of :data:`PEER_COUNTS`, from
+    the median seconds of :func:`rate_programs`; the adds around each operation are taken off
+    at the rate of other operations."""
+    n_elem = LANES * n_devices * width * ITERS
+    rates = {"other": OPS["other"] * n_elem / seconds["other"]}
+    for name, extra in OPS.items():
         if name != "other":
             t_op = seconds[name] - extra * n_elem / rates["other"]
             rates[name] = n_elem / max(t_op, 1e-12)
@@ -137,10 +139,9 @@ def loop_ops(hlo: str) -> tuple[int, Counter]:
     return kernels, counts
 
 
-def engine_rate(method: str, repeats: int, R: int) -> tuple[float, int, Counter, float]:
-    """The engine's chunk on the peers' workload with every restart running its 100 steps
-    (``tol`` off: the figure is then steps run): restart-steps/s, kernels a step, op counts a
-    restart-step, and the budget restart-steps/s of the same chunk with the lab's rule."""
+def engine_programs(method: str, R: int) -> dict:
+    """The engine's chunk program on the peers' workload, dense lanes: with every restart running
+    its 100 steps (``tol`` off: steps run = budget) and with the lab's rule."""
     import jax
 
     from jaxlab import engine
@@ -148,34 +149,38 @@ def engine_rate(method: str, repeats: int, R: int) -> tuple[float, int, Counter,
 
     devices = jax.local_devices()
     out = {}
-    for tol in ("off", 1e-4):
+    for name, tol in (("engine", "off"), ("engine, lab's rule", 1e-4)):
         cfg = SweepConfig(
             n_runs=R // 1024, dtype="float32", chunk_size=R, method=method, lanes="dense", tol=tol
         ).with_settings(lr={"log": [0.1, 3.0, 1024]}, scale=1.0, max_steps=100)
         plan = engine.make_plan(cfg, len(devices))
-        exe, args = engine.chunk_call(plan, plan.tasks[0], devices, "dense")
-        out[tol] = (R * 100 / _time(exe, args, repeats), exe)
-    kernels, counts = loop_ops(out["off"][1].as_text())
-    return out["off"][0], kernels, counts, out[1e-4][0]
+        out[name] = engine.chunk_call(plan, plan.tasks[0], devices, "dense")
+    return out
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="benchmarks/bound.py", description=__doc__.splitlines()[0])
     ap.add_argument("--method", default="autodiff", choices=["autodiff", "manual"])
-    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--R", type=int, default=262144, help="restarts in the timed chunk")
     ap.add_argument("--out", help="write the figures as JSON here")
     args = ap.parse_args(argv)
     import jax
 
+    from jaxlab.throughput import cpu_model
+
     jax.config.update("jax_num_cpu_devices", N_CORES)
-    rates = op_rates(args.repeats)
+    n_dev = len(jax.local_devices())
+    programs = rate_programs() | engine_programs(args.method, args.R)
+    seconds = _median_times(programs, args.repeats)
+    rates = op_rates(seconds, n_dev)
     peer_bound = bound(PEER_COUNTS, rates)
-    rate, kernels, counts, budget_rate = engine_rate(args.method, args.repeats, args.R)
+    rate = args.R * 100 / seconds["engine"]
+    budget_rate = args.R * 100 / seconds["engine, lab's rule"]
+    kernels, counts = loop_ops(programs["engine"][0].as_text())
     own = {k: counts.get(k, 0) for k in PEER_COUNTS}
-    print(
-        f"CPU: {cpu_model()}, {N_CORES} cores, {len(jax.local_devices())} devices; JAX {jax.__version__}"
-    )
+    print(f"CPU: {cpu_model()}, {N_CORES} cores, {n_dev} devices; JAX {jax.__version__}; "
+          f"medians of {args.repeats} interleaved rounds")  # fmt: skip
     print(
         "XLA float32 rates, all cores: "
         + ", ".join(f"{k} {v / 1e9:.2f} G/s" for k, v in rates.items())

@@ -123,6 +123,14 @@ def _all_finite(tree) -> jax.Array:
     return ok
 
 
+def _computed_once(value, steps):
+    """``value`` exactly (``x / 1``), divided by a 1 that XLA cannot fold (``1 + 0 * steps``,
+    ``steps`` a finite count): XLA copies cheap operations into every kernel that reads them but
+    computes a division once, so the loss's tail is computed once a step instead of again in
+    the kernel that applies the stopping rule."""
+    return value / (1.0 + 0.0 * steps.astype(value.dtype))
+
+
 def start(value_and_grad: Callable, params0, optimizer: optax.GradientTransformation):
     """The loop's state before its first step: ``params0``, the optimiser's state, the value and
     gradient at ``params0``, no step taken (status ``DIVERGED`` at once for a non-finite start)."""
@@ -161,6 +169,7 @@ def advance(
     # A select, not `p + go * u`: a stopped run's update may be inf (0 * inf = nan).
     params = jax.tree.map(lambda p, u: jnp.where(go, p + u, p), s.params, updates)
     value, grad = value_and_grad(params)
+    value = _computed_once(value, s.steps)
     # The value alone, each step: a non-finite parameter makes the value or the next
     # gradient non-finite; one that does not (a saturated unit) is caught at the end.
     finite = jnp.isfinite(value)

@@ -58,6 +58,7 @@ __all__ = [
     "format_check",
     "format_line",
     "format_table",
+    "cpu_model",
     "machine_info",
     "main",
     "make_out",
@@ -425,6 +426,22 @@ def format_line(rec: dict) -> str:
             f"compile {rec.get('compile_s', 0.0):5.2f} s")  # fmt: skip
 
 
+def cpu_model() -> str:
+    """The host CPU as /proc/cpuinfo names it, with its family, model and widest vector ISA
+    (a shared machine's CPU changes between sessions: every figure is recorded with it)."""
+    info = {}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            k, _, v = line.partition(":")
+            info.setdefault(k.strip(), v.strip())
+    except OSError:
+        return platform.processor() or "unknown"
+    flags = info.get("flags", "").split()
+    isa = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
+    return (f"{info.get('model name', 'unknown')} (family {info.get('cpu family', '?')} model "
+            f"{info.get('model', '?')}, {isa})")  # fmt: skip
+
+
 def machine_info(devices) -> dict:
     import jax
     import jaxlib
@@ -433,6 +450,7 @@ def machine_info(devices) -> dict:
     return {
         "platform": d.platform, "device_kind": d.device_kind, "devices_used": len(devices),
         "local_devices": jax.local_device_count(), "cpu_count": os.cpu_count(),
+        "cpu_model": cpu_model(),
         "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "host": platform.node(), "os": platform.platform(), "python": platform.python_version(),
         "jax": jax.__version__, "jaxlib": jaxlib.__version__, "numpy": np.__version__,
@@ -448,7 +466,8 @@ def devices_of(args) -> list:
 
 
 def banner(prog: str, args, devices, machine) -> str:
-    return (f"{prog}: {len(devices)} x {machine['device_kind']} ({machine['platform']}), "
+    return (f"{prog}: {len(devices)} x {machine['device_kind']} ({machine['platform']}; "
+            f"{machine['cpu_model']}), "
             f"R = {', '.join(f'{r:,}' for r in args.R)}, lr on a log grid of min(1000, R) values "
             f"in [{LR_MIN}, {LR_MAX}], N(0, 1) init, max_steps = {MAX_STEPS}")  # fmt: skip
 
