@@ -167,7 +167,16 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     import jax
 
-    from jaxlab.throughput import cpu_model
+    try:
+        from jaxlab.throughput import cpu_model
+    except ImportError:  # an older jaxlab checked out to compare with (PYTHONPATH=old tree)
+        import importlib.util
+
+        here = Path(__file__).resolve().parents[1] / "jaxlab" / "throughput.py"
+        spec = importlib.util.spec_from_file_location("_throughput_here", here)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        cpu_model = mod.cpu_model
 
     jax.config.update("jax_num_cpu_devices", N_CORES)
     n_dev = len(jax.local_devices())
