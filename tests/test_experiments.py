@@ -74,10 +74,12 @@ def test_float64_ablation_runs(tmp_path):
 def test_bandwidth_runs(tmp_path):
     """The traffic measurement behind PERFORMANCE.md's float64 section (tiny sizes): one row per
     dtype, float64 reading and writing twice float32's bytes per restart-step, give or take the
-    int32 status and counters."""
+    int32 status and counters and one kernel (float32's value tail fuses into one kernel less
+    than float64's: 42 and 43)."""
     args = ["--per-device", "256", "--repeats", "1", "--steps", "3"]
     out = run("bandwidth.py", tmp_path, *args)
     rows = {line.split()[0]: line.split() for line in out.splitlines()[2:]}
     assert set(rows) == {"float32", "float64"}
     r32, r64 = (float(rows[d][2]) for d in ("float32", "float64"))
-    assert rows["float32"][1] == rows["float64"][1] and 1.7 < r64 / r32 <= 2.0
+    assert abs(int(rows["float32"][1]) - int(rows["float64"][1])) <= 1, rows
+    assert 1.7 < r64 / r32 <= 2.1, (r64, r32)
