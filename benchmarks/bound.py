@@ -111,6 +111,22 @@ def op_rates(seconds: dict, n_devices: int, width: int = WIDTH) -> dict[str, flo
     return rates
 
 
+def _here():
+    """This checkout's :mod:`jaxlab.throughput` (its HLO reader and CPU name), also when an older
+    jaxlab is the one imported (``PYTHONPATH`` = an old tree, to compare with)."""
+    import importlib.util
+
+    import jaxlab.throughput as tp
+
+    if hasattr(tp, "loop_body"):
+        return tp
+    path = Path(__file__).resolve().parents[1] / "jaxlab" / "throughput.py"
+    spec = importlib.util.spec_from_file_location("_jaxlab_throughput_here", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
 def bound(counts: dict, rates: dict) -> float:
     """Restart-steps per second if every operation ran at its measured rate, nothing else."""
     return 1.0 / sum(c / rates[k] for k, c in counts.items())
@@ -118,15 +134,8 @@ def bound(counts: dict, rates: dict) -> float:
 
 def loop_ops(hlo: str) -> tuple[int, Counter]:
     """``(kernels, op counts by class)`` of one step of the training loop in the optimised HLO
-    (of the innermost while bodies, the one with the most fusions), per restart (every kernel is over the lanes)."""
-    comps = {}
-    for block in re.split(r"\n(?=%|ENTRY)", hlo):
-        m = re.match(r"%(\S+) ", block)
-        if m:
-            comps[m.group(1)] = block
-    bodies = [comps[b] for b in set(re.findall(r"body=%([^,\s]+)", hlo)) if b in comps]
-    inner = [c for c in bodies if " while(" not in c]  # the step's loop, not the blocks' map
-    body = max(inner or bodies, key=lambda c: c.count(" fusion("))
+    (:func:`jaxlab.throughput.loop_body`), per restart (every kernel is over the lanes)."""
+    body, comps = _here().loop_body(hlo)
     counts, kernels = Counter(), 0
     for line in body.splitlines():
         m = re.search(r" fusion\(.*calls=%([^,\s]+)", line)
@@ -167,16 +176,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     import jax
 
-    try:
-        from jaxlab.throughput import cpu_model
-    except ImportError:  # an older jaxlab checked out to compare with (PYTHONPATH=old tree)
-        import importlib.util
-
-        here = Path(__file__).resolve().parents[1] / "jaxlab" / "throughput.py"
-        spec = importlib.util.spec_from_file_location("_throughput_here", here)
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-        cpu_model = mod.cpu_model
+    cpu_model = _here().cpu_model
 
     jax.config.update("jax_num_cpu_devices", N_CORES)
     n_dev = len(jax.local_devices())

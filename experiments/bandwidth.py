@@ -36,6 +36,7 @@ import numpy as np  # noqa: E402
 
 from jaxlab import engine  # noqa: E402
 from jaxlab.config import SweepConfig  # noqa: E402
+from jaxlab.throughput import loop_body  # noqa: E402
 
 BYTES = {"f64": 8, "s64": 8, "u64": 8, "f32": 4, "s32": 4, "u32": 4, "pred": 1, "s8": 1, "u8": 1}
 _DEF = re.compile(r"%(\S+) = (\w+)\[([\d,]*)\]")
@@ -48,14 +49,8 @@ def _nbytes(kind: str, dims: str) -> int:
 
 def loop_traffic(hlo: str) -> tuple[int, int, int]:
     """``(kernels, bytes read, bytes written)`` of one iteration of the program's training loop
-    (the while body with the most fusions), per device."""
-    comps = {}
-    for block in re.split(r"\n(?=%|ENTRY)", hlo):
-        m = re.match(r"%(\S+) ", block)
-        if m:
-            comps[m.group(1)] = block
-    bodies = [comps[b] for b in set(re.findall(r"body=%([^,\s]+)", hlo)) if b in comps]
-    body = max(bodies, key=lambda c: c.count(" fusion("))
+    (:func:`jaxlab.throughput.loop_body`), per device."""
+    body, _ = loop_body(hlo)
     size = {m.group(1): _nbytes(m.group(2), m.group(3)) for m in _DEF.finditer(body)}
     n = read = written = 0
     for m in _FUSION.finditer(body):

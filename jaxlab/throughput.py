@@ -39,6 +39,7 @@ import json
 import math
 import os
 import platform
+import re
 import shlex
 import sys
 import tempfile
@@ -59,6 +60,7 @@ __all__ = [
     "format_line",
     "format_table",
     "cpu_model",
+    "loop_body",
     "machine_info",
     "main",
     "make_out",
@@ -424,6 +426,20 @@ def format_line(rec: dict) -> str:
             f"{_fmt_rate(rec.get('budget_steps_per_s')):>11} of budget "
             f"({_fmt_frac(rec.get('budget_used'))} used, {rec.get('lanes', '-')} lanes)  "
             f"compile {rec.get('compile_s', 0.0):5.2f} s")  # fmt: skip
+
+
+def loop_body(hlo: str) -> tuple[str, dict[str, str]]:
+    """The training step's loop in a compiled program's optimised HLO text (``exe.as_text()``):
+    of the innermost while bodies (not the map over lane blocks around them), the one with the
+    most fusions; and every computation of the module by name (what its fusions call)."""
+    comps = {}
+    for block in re.split(r"\n(?=%|ENTRY)", hlo):
+        m = re.match(r"%(\S+) ", block)
+        if m:
+            comps[m.group(1)] = block
+    bodies = [comps[b] for b in set(re.findall(r"body=%([^,\s]+)", hlo)) if b in comps]
+    inner = [c for c in bodies if " while(" not in c]
+    return max(inner or bodies, key=lambda c: c.count(" fusion(")), comps
 
 
 def cpu_model() -> str:
