@@ -19,8 +19,9 @@ Both methods write each point's output delta as one division (``f (1 - f) / (-n 
 for a label 1). XLA materialises a division's result (it does not copy an expensive operation
 into each kernel that reads it) but copies cheap ones: written as ``dL/df * f (1 - f) / n``, the
 delta was recomputed in each of the nine gradient kernels of a step. With the division, a step
-of the lab's network does 384 other operations a restart instead of 611 and runs 1.2x faster
-(``benchmarks/bound.py``; ``experiments/PERFORMANCE.md``).
+of the lab's network does 384 other operations a restart instead of 611 and runs 1.25x faster
+with ``jax.grad`` (326 and 1.26x with the value's tail computed once too,
+:func:`jaxlab.descent.advance`; ``benchmarks/bound.py``, ``experiments/PERFORMANCE.md``).
 """
 
 from __future__ import annotations
