@@ -120,6 +120,11 @@ def _neg_sum_log_jvp(primals, tangents):
     return neg_sum_log(terms), -sum(d / t for t, d in zip(terms, dots))
 
 
+def _log_arg(f, y: float):
+    """The argument ``a`` of a 0/1-labelled point's ``-log(a)`` in the lab's loss."""
+    return f + EPS if y == 1.0 else one_minus(f) + EPS
+
+
 def _log_head(labels: tuple):
     """``zs -> -sum_i log(a_i)`` for logits ``zs`` and 0/1 ``labels``: ``a = sigmoid(z) + EPS``
     for a label 1, ``one_minus(sigmoid(z)) + EPS`` for a label 0 (one log per block, as
@@ -131,7 +136,7 @@ def _log_head(labels: tuple):
 
     def terms(zs):
         fs = [sigmoid(z) for z in zs]
-        return fs, tuple(f + EPS if y == 1.0 else one_minus(f) + EPS for f, y in zip(fs, labels))
+        return fs, tuple(_log_arg(f, y) for f, y in zip(fs, labels))
 
     @jax.custom_jvp
     def head(zs):
@@ -196,10 +201,8 @@ def unrolled_loss(data: Dataset, widths, kind: str = "lab", method: str = "autod
             loss = softplus(-z) if y == 1.0 else y * softplus(-z) + (1.0 - y) * softplus(z)
             return loss, None, z
         f = sigmoid(z)
-        if y == 1.0:
-            return None, f + EPS, f
-        if y == 0.0:
-            return None, one_minus(f) + EPS, f
+        if y in (0.0, 1.0):
+            return None, _log_arg(f, y), f
         return -(y * jnp.log(f + EPS) + (1.0 - y) * jnp.log(one_minus(f) + EPS)), None, f
 
     # The lab's loss with 0/1 labels: its log terms as one function of the logits, whose
@@ -251,10 +254,10 @@ def unrolled_loss(data: Dataset, widths, kind: str = "lab", method: str = "autod
                 dL_dfin = (sigmoid(kept) - y) / n  # dL/dfout * dfout/dfin collapses
             else:
                 f_out = kept
-                # Q1, -y / (f + eps) + (1 - y) / (1 - f + eps), with a 0/1 label folded in
-                # dL/dfin / n as one division (Q1-Q3, a 0/1 label folded in): XLA keeps a
-                # division's result in memory, so the gradient's kernels read each point's delta
-                # instead of each recomputing it from f_out.
+                # Q1-Q3, dL/dfin / n = (-y / (f + eps) + (1 - y) / (1 - f + eps)) f (1 - f) / n,
+                # with a 0/1 label folded in as one division: XLA keeps a division's result in
+                # memory, so the gradient's kernels read each point's delta instead of each
+                # recomputing it from f_out.
                 slope = f_out * (1.0 - f_out)
                 if y == 1.0:
                     dL_dfin = slope / (-n * (f_out + EPS))

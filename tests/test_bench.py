@@ -21,9 +21,9 @@ REPO = Path(__file__).resolve().parents[1]
 HARNESS = REPO / "benchmarks" / "bench.py"
 
 
-def _load_harness():
-    """``benchmarks/bench.py`` is a script, not a package module: load it from its file."""
-    spec = importlib.util.spec_from_file_location("benchmarks_bench", HARNESS)
+def _load_harness(path=HARNESS, name="benchmarks_bench"):
+    """A script of ``benchmarks/``, not a package module: load it from its file."""
+    spec = importlib.util.spec_from_file_location(name, path)
     mod = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = mod
     spec.loader.exec_module(mod)
@@ -208,22 +208,13 @@ def test_commands_in_a_subprocess_with_default_jax_settings(tmp_path, env):
     assert jl[1]["same_counts_as_engine"] and "wrote" in r.stdout
 
 
-def _load_bound():
-    spec = importlib.util.spec_from_file_location(
-        "benchmarks_bound", REPO / "benchmarks" / "bound.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def test_bound_reads_one_step_of_the_engine_and_its_deltas_are_computed_once():
     """``benchmarks/bound.py`` counts the operations of one step of the compiled training loop:
     the lab's network does its 10 tanh and 5 exp, once each; each point's delta and the loss's
     tail are computed once (written as divisions: before, the delta was recomputed in every
     gradient kernel, 611 other operations a restart-step, and the value's tail again in the
     stopping rule's). The bound is the counts over the rates."""
-    bound = _load_bound()
+    bound = _load_harness(REPO / "benchmarks" / "bound.py", "benchmarks_bound")
     progs = bound.engine_programs("autodiff", 4096)
     kernels, counts = bound.loop_ops(progs["engine"][0].as_text())
     assert counts["tanh"] == 10 and counts["exp"] == 5 and counts["log"] == 1, counts
